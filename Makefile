@@ -1,0 +1,34 @@
+# A fresh machine needs two commands: `make demo` and `make test`. Both create .venv and install.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+CONSTRAINTS := requirements/constraints.txt
+EXTRAS ?= all,dev
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+.PHONY: install demo test test-fast typecheck bench clean
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/digits_demo.py --out demo-output
+
+test: $(STAMP)
+	bash tools/setup_test_env.sh
+	$(PY) -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow and not aarch64" tests
+
+bench: $(STAMP)
+	$(PY) tools/bench/runner_overhead.py
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

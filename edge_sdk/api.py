@@ -1,0 +1,77 @@
+"""The Python API. Every CLI command is one call of a function here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edge_sdk.artifact import Artifact
+from edge_sdk.bench import BenchSettings
+from edge_sdk.data import Dataset, PreprocessSpec
+from edge_sdk.progress import Progress
+from edge_sdk.results import BenchResult
+
+
+def convert(
+    model: str | Path,
+    output: str | Path,
+    *,
+    to: str = "tflite",
+    mode: str = "fp32",
+    calibration: str | Path | None = None,
+    calibration_samples: int | None = 300,
+    validation_data: str | Path | None = None,
+    preprocess: PreprocessSpec | dict[str, Any] | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
+    input_key: str | None = None,
+    seed: int = 0,
+    allow_float_fallback: bool = False,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> Artifact:
+    """Convert a float model to an artifact of format `to` in `mode`; writes OUTPUT and OUTPUT.manifest.json."""
+    from converters import converter_module
+
+    spec = preprocess if isinstance(preprocess, PreprocessSpec) else PreprocessSpec.from_dict(preprocess)
+    module = converter_module(to)
+    calibration_set = Dataset(Path(calibration), spec, input_key=input_key) if calibration else None
+    validation_set = Dataset(Path(validation_data), spec, input_key=input_key) if validation_data else None
+    options = module.options_for(
+        mode=mode, calibration_samples=calibration_samples, seed=seed, input_shapes=input_shapes, allow_float_fallback=allow_float_fallback
+    )
+    return module.convert(  # type: ignore[no-any-return]
+        Path(model), Path(output), options, calibration_set, validation=validation_set, preprocess=spec, overwrite=overwrite, progress=progress
+    )
+
+
+def bench(
+    artifacts: list[str | Path],
+    data: str | Path,
+    *,
+    reference: str | Path | None = None,
+    settings: BenchSettings | None = None,
+    preprocess: dict[str, Any] | None = None,
+    input_key: str | None = None,
+    label_key: str | None = None,
+    progress: Progress | None = None,
+) -> list[BenchResult]:
+    """Benchmark artifacts on `data` against an optional float reference; see edge_sdk.bench."""
+    from edge_sdk.bench import bench as run_bench
+
+    return run_bench(
+        [Path(a) for a in artifacts],
+        Path(data),
+        reference=Path(reference) if reference else None,
+        settings=settings,
+        preprocess=preprocess,
+        input_key=input_key,
+        label_key=label_key,
+        progress=progress,
+    )
+
+
+def inspect_artifact(path: str | Path) -> dict[str, Any]:
+    """Signature, quantization parameters, ops and manifest of an artifact."""
+    from edge_sdk.inspection import inspect_artifact as _inspect
+
+    return _inspect(Path(path))

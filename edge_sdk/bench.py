@@ -1,0 +1,247 @@
+"""Benchmark artifacts on real data: load time, latency distribution, memory, accuracy against labels
+and fidelity against the float reference model on the same inputs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_sdk import metrics
+from edge_sdk.artifact import load_artifact
+from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
+from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
+from edge_sdk.errors import EdgeSdkError, RuntimeFailure, UsageError
+from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
+from edge_sdk.models import detect_model_kind
+from edge_sdk.progress import Progress
+from edge_sdk.results import BenchResult
+from targets.runners import runner_for
+from targets.runners.base import BaseRunner, RunnerOptions
+
+
+@dataclass
+class BenchSettings:
+    """How to measure. `max_samples` evaluates a deterministic (seeded) subset of the data."""
+
+    runs: int = 100
+    warmup: int = 10
+    max_samples: int | None = None
+    seed: int = 0
+    runner: RunnerOptions = field(default_factory=RunnerOptions)
+    target: str = "desktop"
+
+    def __post_init__(self) -> None:
+        if self.runs < 1:
+            raise UsageError(f"--runs {self.runs} must be at least 1")
+        if self.warmup < 0:
+            raise UsageError(f"--warmup {self.warmup} must not be negative")
+        if self.runner.threads is not None and self.runner.threads < 1:
+            raise UsageError(f"--threads {self.runner.threads} must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": self.runs, "warmup": self.warmup, "max_samples": self.max_samples, "seed": self.seed, "runner": self.runner.to_dict()}
+
+
+@dataclass
+class _Evaluation:
+    outputs: np.ndarray
+    labels: np.ndarray | None
+    first_inference_ms: float
+
+
+class _ReferenceCache:
+    """Float reference outputs, computed once per preprocessing spec and sample subset."""
+
+    def __init__(self, path: Path, settings: BenchSettings, progress: Progress) -> None:
+        self.path = path
+        self.settings = settings
+        self.progress = progress
+        self._cache: dict[str, _Evaluation] = {}
+        self.description: dict[str, Any] | None = None
+
+    def outputs_for(self, dataset: Dataset, indices: list[int] | None) -> _Evaluation:
+        key = json.dumps([dataset.spec.to_dict(), indices])
+        if key not in self._cache:
+            runner = runner_for(self.path, self.settings.runner)
+            with runner:
+                self.description = runner.describe()
+                self._cache[key] = evaluate(runner, dataset, indices, self.progress, f"reference {self.path.name}")
+        return self._cache[key]
+
+
+def bench(
+    artifacts: list[Path],
+    data: Path,
+    *,
+    reference: Path | None = None,
+    settings: BenchSettings | None = None,
+    preprocess: dict[str, Any] | None = None,
+    input_key: str | None = None,
+    label_key: str | None = None,
+    progress: Progress | None = None,
+) -> list[BenchResult]:
+    """Benchmark each artifact on `data`; one result per artifact (failed ones carry status 'error')."""
+    settings = settings or BenchSettings()
+    progress = progress or Progress(enabled=False)
+    if not artifacts:
+        raise UsageError("no artifacts to benchmark")
+    references = _ReferenceCache(Path(reference), settings, progress) if reference else None
+    if reference:
+        detect_model_kind(Path(reference))  # a missing or unreadable reference fails before any work
+    environment = describe_machine()
+    results = []
+    for path in artifacts:
+        try:
+            results.append(_bench_one(Path(path), Path(data), references, settings, preprocess or {}, input_key, label_key, environment, progress))
+        except EdgeSdkError as error:
+            progress.message(f"error: {path}: {error}")
+            results.append(
+                BenchResult(
+                    artifact={"path": str(path), "name": Path(path).name},
+                    target={"name": settings.target, "transport": "local"},
+                    data={"path": str(data)},
+                    settings=settings.to_dict(),
+                    environment=environment,
+                    status="error",
+                    error=str(error),
+                )
+            )
+    return results
+
+
+def _bench_one(
+    path: Path,
+    data_path: Path,
+    references: _ReferenceCache | None,
+    settings: BenchSettings,
+    overrides: dict[str, Any],
+    input_key: str | None,
+    label_key: str | None,
+    environment: dict[str, Any],
+    progress: Progress,
+) -> BenchResult:
+    artifact = load_artifact(path)
+    spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
+    dataset = Dataset(data_path, spec, input_key=input_key, label_key=label_key)
+    indices = dataset.subset(settings.max_samples, settings.seed)
+    runner = runner_for(path, settings.runner)
+    reset_peak_rss()
+    rss_before, _ = rss_bytes()
+    with runner:
+        evaluation = evaluate(runner, dataset, indices, progress, f"evaluate {path.name}")
+        latencies_ms = time_runs(runner, dataset, settings, progress, path.name)
+        runner_description = runner.describe()
+        io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
+    _, peak_rss = rss_bytes()
+    result = BenchResult(
+        artifact=_describe_artifact(path, artifact.manifest, io),
+        target={"name": settings.target, "transport": "local", "host": None},
+        data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
+        settings={**settings.to_dict(), "runtime": runner_description},
+        environment=environment,
+        timing={
+            "load_ms": (runner.load_time_s or 0.0) * 1000.0,
+            "first_inference_ms": evaluation.first_inference_ms,
+            "latency": metrics.latency_stats(latencies_ms),
+            "latencies_ms": [round(value, 6) for value in latencies_ms],
+        },
+        memory={"peak_rss_bytes": peak_rss, "rss_increase_bytes": max(0, peak_rss - rss_before)},
+        accuracy=_accuracy(evaluation),
+    )
+    if references is not None:
+        reference_eval = references.outputs_for(dataset, indices)
+        result.reference = _compare_to_reference(references, reference_eval, evaluation)
+    return result
+
+
+def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, progress: Progress, label: str) -> _Evaluation:
+    """Run every selected sample once; returns the primary (first) output of each, and labels."""
+    binding = InputBinding.bind(dataset, [(spec.name, tuple(spec.shape[1:])) for spec in runner.inputs])
+    total = dataset.num_samples if indices is None else len(indices)
+    outputs: list[np.ndarray] = []
+    labels: list[int] = []
+    first_ms = 0.0
+    primary = runner.outputs[0].name
+    with progress.task(label, total) as task:
+        for sample in dataset.samples(indices):
+            result = _checked_infer(runner, binding.fit(sample, str(dataset.path)))
+            if not outputs:
+                first_ms = (runner.inference_time_s or 0.0) * 1000.0
+            outputs.append(result[primary][0])
+            if sample.label is not None:
+                labels.append(sample.label)
+            task.advance()
+    return _Evaluation(np.stack(outputs), np.asarray(labels) if labels and len(labels) == len(outputs) else None, first_ms)
+
+
+def time_runs(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, progress: Progress, label: str) -> list[float]:
+    """Warm up, then time `runs` runtime calls on the first sample; the runner times the call alone."""
+    binding = InputBinding.bind(dataset, [(spec.name, tuple(spec.shape[1:])) for spec in runner.inputs])
+    first = next(iter(dataset.samples([0])))
+    inputs = binding.fit(first, str(dataset.path))
+    for _ in range(settings.warmup):
+        _checked_infer(runner, inputs)
+    latencies = []
+    with progress.task(f"time {label}", settings.runs) as task:
+        for _ in range(settings.runs):
+            _checked_infer(runner, inputs)
+            latencies.append((runner.inference_time_s or 0.0) * 1000.0)
+            task.advance()
+    return latencies
+
+
+def _checked_infer(runner: BaseRunner, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    try:
+        return runner.infer(inputs)
+    except RuntimeError as error:
+        raise RuntimeFailure(f"the runtime failed to run {runner.path}: {error}", fix="check the artifact with `edge-sdk inspect`") from error
+
+
+def _accuracy(evaluation: _Evaluation) -> dict[str, Any] | None:
+    outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
+    if evaluation.labels is None or outputs.shape[1] < 2:
+        return None
+    accuracy: dict[str, Any] = {"samples": int(outputs.shape[0]), "top1": metrics.topk_accuracy(outputs, evaluation.labels, 1)}
+    if outputs.shape[1] > 5:
+        accuracy["top5"] = metrics.topk_accuracy(outputs, evaluation.labels, 5)
+    return accuracy
+
+
+def _compare_to_reference(references: _ReferenceCache, reference: _Evaluation, evaluation: _Evaluation) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "path": str(references.path),
+        "runtime": references.description,
+        "fidelity": metrics.fidelity(evaluation.outputs, reference.outputs),
+    }
+    reference_accuracy = _accuracy(reference)
+    artifact_accuracy = _accuracy(evaluation)
+    if reference_accuracy is not None and artifact_accuracy is not None:
+        payload["accuracy"] = reference_accuracy
+        payload["accuracy_drop_points"] = 100.0 * (reference_accuracy["top1"] - artifact_accuracy["top1"])
+    return payload
+
+
+def _describe_artifact(path: Path, manifest: dict[str, Any], io: dict[str, Any]) -> dict[str, Any]:
+    fmt = manifest.get("format") or detect_model_kind(path)
+    mode = manifest.get("mode") or _guess_precision(io)
+    return {
+        "path": str(path),
+        "name": path.name,
+        "format": fmt,
+        "mode": mode,
+        "has_manifest": bool(manifest),
+        "size_bytes": size_of(path),
+        "gzip_size_bytes": gzip_size_of(path) if path.is_file() else None,
+        "sha256": sha256_of(path),
+        "io": io,
+    }
+
+
+def _guess_precision(io: dict[str, Any]) -> str:
+    """Without a manifest: the input's integer type names the precision, else 'float'."""
+    dtype = io["inputs"][0]["dtype"] if io["inputs"] else "float32"
+    return {"int8": "int8", "uint8": "uint8", "int16": "int16x8"}.get(dtype, "float")

@@ -1,0 +1,447 @@
+"""Calibration and evaluation data: `.npz`, `.npy` and image folders, streamed sample by sample.
+
+A `Dataset` never holds all samples in memory: arrays are read row by row from the `.npy`
+stream (also inside `.npz` archives), images are decoded one at a time. Every sample goes
+through the declared `PreprocessSpec`, which is stored in each artifact's manifest so that
+every runner feeds data the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from edge_sdk.errors import DataError, UsageError
+
+LABEL_KEYS = ("y", "y_test", "y_train", "y_val", "labels", "label", "targets")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+LAYOUTS = ("NHWC", "NCHW")
+
+
+@dataclass
+class PreprocessSpec:
+    """How raw samples become model inputs: x = ((resize(x) * scale) - mean) / std, then layout.
+
+    Raw arrays and images are channel-last (HWC) or channel-less (HW). `layout` is what the
+    model wants; a 2-D sample gets its channel axis where the layout puts it.
+    """
+
+    scale: float | None = None
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    layout: str | None = None
+    source_layout: str | None = None
+    resize: list[int] | None = None
+    color: str | None = None
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        for name in ("layout", "source_layout"):
+            value = getattr(self, name)
+            if value is not None and value not in LAYOUTS:
+                raise UsageError(f"preprocessing {name}={value!r} is not one of {', '.join(LAYOUTS)}")
+        if self.color not in (None, "rgb", "grayscale"):
+            raise UsageError(f"preprocessing color={self.color!r} must be 'rgb' or 'grayscale'")
+        if self.resize is not None and (len(self.resize) != 2 or min(self.resize) <= 0):
+            raise UsageError(f"preprocessing resize={self.resize!r} must be two positive sizes: HEIGHT,WIDTH")
+        if self.std is not None and any(value == 0 for value in self.std):
+            raise UsageError("preprocessing std must not contain 0")
+        try:
+            np.dtype(self.dtype)
+        except TypeError as error:
+            raise UsageError(f"preprocessing dtype={self.dtype!r} is not a numpy dtype") from error
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any] | None) -> PreprocessSpec:
+        if not payload:
+            return cls()
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise UsageError(f"unknown preprocessing keys: {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        return cls(**payload)
+
+    def merged(self, overrides: dict[str, Any]) -> PreprocessSpec:
+        """A copy with every non-None value of `overrides` applied."""
+        values = self.to_dict()
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return PreprocessSpec.from_dict(values)
+
+    def apply(self, sample: np.ndarray) -> np.ndarray:
+        """Preprocess one raw sample (no batch axis)."""
+        x = np.asarray(sample, dtype=np.float32)
+        if self.scale is not None:
+            x = x * np.float32(self.scale)
+        if self.layout is not None and x.ndim == 2:
+            x = x[None, :, :] if self.layout == "NCHW" else x[:, :, None]
+        elif self.layout and self.source_layout and self.layout != self.source_layout and x.ndim == 3:
+            x = np.transpose(x, (2, 0, 1) if self.layout == "NCHW" else (1, 2, 0))
+        if self.mean is not None or self.std is not None:
+            channel_shape = (-1, 1, 1) if self.layout == "NCHW" and x.ndim == 3 else (-1,)
+            if self.mean is not None:
+                x = x - np.asarray(self.mean, dtype=np.float32).reshape(channel_shape)
+            if self.std is not None:
+                x = x / np.asarray(self.std, dtype=np.float32).reshape(channel_shape)
+        return x.astype(self.dtype, copy=False)
+
+
+def parse_scale(text: str | float | None) -> float | None:
+    """Accept `0.5`, `1/255` or None."""
+    if text is None or isinstance(text, float):
+        return text
+    try:
+        if "/" in text:
+            numerator, denominator = text.split("/", 1)
+            return float(numerator) / float(denominator)
+        return float(text)
+    except (ValueError, ZeroDivisionError) as error:
+        raise UsageError(f"--scale {text!r} is not a number or a fraction like 1/255") from error
+
+
+def parse_floats(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise UsageError(f"{flag} {text!r} must be comma-separated numbers, e.g. 0.485,0.456,0.406") from error
+
+
+@dataclass
+class Sample:
+    """One preprocessed sample: per-input arrays without a batch axis, and its label if known."""
+
+    index: int
+    inputs: dict[str, np.ndarray]
+    label: int | None
+
+
+class _NpyStream:
+    """Reads rows of one `.npy` array sequentially from a file object, a chunk at a time."""
+
+    def __init__(self, source: str, opener: Callable[[], IO[bytes]]) -> None:
+        self.source = source
+        self._opener = opener
+        with opener() as handle:
+            self.shape, self.fortran_order, self.dtype, self._header_size = _read_npy_header(handle, source)
+        if self.dtype.hasobject:
+            raise DataError(
+                f"{source} holds Python objects, which would need pickle to load",
+                fix="save plain numeric arrays (np.savez with numeric dtypes)",
+            )
+        if not self.shape:
+            raise DataError(f"{source} is a scalar, not an array of samples")
+        self.num_rows = int(self.shape[0])
+        self.row_shape = tuple(int(d) for d in self.shape[1:])
+
+    def rows(self, indices: Sequence[int] | None, chunk_rows: int = 256) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (index, row) for sorted `indices` (all rows when None), reading in order."""
+        wanted = range(self.num_rows) if indices is None else indices
+        row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        if self.fortran_order and len(self.shape) > 1:
+            # Rows are not contiguous in Fortran order; this is the one case read whole.
+            with self._opener() as handle:
+                handle.read(self._header_size)
+                array = np.frombuffer(handle.read(), dtype=self.dtype).reshape(self.shape, order="F")
+            for index in wanted:
+                yield index, np.ascontiguousarray(array[index])
+            return
+        with self._opener() as handle:
+            handle.read(self._header_size)
+            position = 0
+            wanted_list = list(wanted)
+            cursor = 0
+            while cursor < len(wanted_list):
+                start = wanted_list[cursor]
+                if start < position or start >= self.num_rows:
+                    raise DataError(f"{self.source}: sample index {start} out of order or out of range")
+                _skip(handle, (start - position) * row_bytes)
+                position = start
+                stop = min(start + chunk_rows, self.num_rows)
+                block = handle.read((stop - start) * row_bytes)
+                if len(block) < (stop - start) * row_bytes:
+                    raise DataError(f"{self.source} is truncated: expected {self.num_rows} rows of {self.row_shape}")
+                chunk = np.frombuffer(block, dtype=self.dtype).reshape((stop - start, *self.row_shape))
+                position = stop
+                while cursor < len(wanted_list) and wanted_list[cursor] < stop:
+                    yield wanted_list[cursor], chunk[wanted_list[cursor] - start].copy()
+                    cursor += 1
+
+
+def _skip(handle: IO[bytes], count: int) -> None:
+    while count > 0:
+        block = handle.read(min(count, 1 << 20))
+        if not block:
+            return
+        count -= len(block)
+
+
+def _read_npy_header(handle: IO[bytes], source: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    from numpy.lib import format as npy_format
+
+    try:
+        version = npy_format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = npy_format.read_array_header_1_0(handle)
+        else:
+            shape, fortran, dtype = npy_format.read_array_header_2_0(handle)
+    except (ValueError, OSError, EOFError, SyntaxError) as error:
+        raise DataError(f"{source} is not a valid .npy array: {error}", fix="save the data with numpy.save / numpy.savez") from error
+    header_size = handle.tell() if hasattr(handle, "tell") else 0
+    return tuple(shape), bool(fortran), np.dtype(dtype), header_size
+
+
+class Dataset:
+    """Samples from a `.npz`, `.npy` or image folder, preprocessed by `spec`, streamed."""
+
+    def __init__(self, path: Path, spec: PreprocessSpec, *, input_key: str | None = None, label_key: str | None = None) -> None:
+        self.path = Path(path)
+        self.spec = spec
+        self._arrays: dict[str, _NpyStream] = {}
+        self._labels: np.ndarray | None = None
+        self._images: list[tuple[Path, int | None]] = []
+        self.class_names: list[str] | None = None
+        if not self.path.exists():
+            raise DataError(f"data file {self.path} does not exist", fix="check the --data / --calib path")
+        if self.path.is_dir():
+            self._open_image_folder()
+        elif self.path.suffix == ".npz":
+            self._open_npz(input_key, label_key)
+        elif self.path.suffix == ".npy":
+            self._arrays["x"] = _NpyStream(str(self.path), lambda: open(self.path, "rb"))
+        else:
+            raise DataError(
+                f"data {self.path} is not a .npz, .npy or a folder of images",
+                fix="convert it with numpy.savez(path, x=inputs, y=labels)",
+            )
+        self.num_samples = self._count_samples()
+        if self.num_samples == 0:
+            raise DataError(f"data {self.path} contains 0 samples", fix="give a data file with at least one sample")
+
+    # --- opening -----------------------------------------------------------------------------
+    def _open_npz(self, input_key: str | None, label_key: str | None) -> None:
+        try:
+            archive = zipfile.ZipFile(self.path)
+            members = {name[:-4]: name for name in archive.namelist() if name.endswith(".npy")}
+            archive.close()
+        except (zipfile.BadZipFile, OSError) as error:
+            raise DataError(f"{self.path} is not a readable .npz archive: {error}", fix="save it with numpy.savez") from error
+        if not members:
+            raise DataError(f"{self.path} holds no arrays")
+        label_name = label_key or next((key for key in LABEL_KEYS if key in members), None)
+        if label_key and label_key not in members:
+            raise DataError(f"{self.path} has no array {label_key!r} (has: {', '.join(sorted(members))})")
+        input_names = [input_key] if input_key else [key for key in members if key != label_name]
+        for name in input_names:
+            if name not in members:
+                raise DataError(f"{self.path} has no array {name!r} (has: {', '.join(sorted(members))})")
+            member = members[name]
+            self._arrays[name] = _NpyStream(f"{self.path}:{name}", lambda member=member: _open_member(self.path, member))
+        if label_name is not None:
+            label_stream = _NpyStream(f"{self.path}:{label_name}", lambda: _open_member(self.path, members[label_name]))
+            self._labels = _labels_from_rows(label_stream, f"{self.path}:{label_name}")
+
+    def _open_image_folder(self) -> None:
+        files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        classes = sorted(p.name for p in self.path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if files and classes:
+            raise DataError(f"{self.path} mixes images and class sub-folders", fix="put every image in its class folder")
+        if classes:
+            self.class_names = classes
+            for label, name in enumerate(classes):
+                for image in sorted((self.path / name).iterdir()):
+                    if image.is_file() and image.suffix.lower() in IMAGE_SUFFIXES:
+                        self._images.append((image, label))
+        else:
+            self._images = [(image, None) for image in files]
+
+    def _count_samples(self) -> int:
+        if self._images or self.path.is_dir():
+            return len(self._images)
+        counts = {name: stream.num_rows for name, stream in self._arrays.items()}
+        if len(set(counts.values())) > 1:
+            raise DataError(f"arrays in {self.path} have different sample counts: {counts}")
+        count = next(iter(counts.values()))
+        if self._labels is not None and len(self._labels) != count:
+            raise DataError(
+                f"{self.path} has {count} samples but {len(self._labels)} labels",
+                fix="give exactly one label per sample",
+            )
+        for name, stream in self._arrays.items():
+            if stream.dtype.kind not in "biuf":
+                raise DataError(f"{self.path}:{name} has dtype {stream.dtype}, not a numeric type", fix="store numbers (int or float)")
+        return count
+
+    # --- reading -----------------------------------------------------------------------------
+    @property
+    def input_names(self) -> list[str]:
+        return ["image"] if self.path.is_dir() else list(self._arrays)
+
+    @property
+    def has_labels(self) -> bool:
+        if self.path.is_dir():
+            return bool(self._images) and self._images[0][1] is not None
+        return self._labels is not None
+
+    def label_of(self, index: int) -> int | None:
+        if self.path.is_dir():
+            return self._images[index][1]
+        return None if self._labels is None else int(self._labels[index])
+
+    def subset(self, count: int | None, seed: int = 0) -> list[int] | None:
+        """A deterministic, sorted subset of `count` sample indices (None: every sample)."""
+        if count is None or count >= self.num_samples:
+            return None
+        if count <= 0:
+            raise UsageError(f"sample count {count} must be positive")
+        chosen = np.random.default_rng(seed).choice(self.num_samples, size=count, replace=False)
+        return sorted(int(i) for i in chosen)
+
+    def samples(self, indices: Sequence[int] | None = None) -> Iterator[Sample]:
+        """Yield preprocessed samples in index order, checking each for NaN/Inf."""
+        if self.path.is_dir():
+            for index in range(self.num_samples) if indices is None else indices:
+                image, label = self._images[index]
+                yield Sample(index, {"image": self._checked(self._load_image(image), f"{image}")}, label)
+            return
+        streams = {name: stream.rows(indices) for name, stream in self._arrays.items()}
+        while True:
+            inputs: dict[str, np.ndarray] = {}
+            index = -1
+            for name, rows in streams.items():
+                try:
+                    index, row = next(rows)
+                except StopIteration:
+                    return
+                inputs[name] = self._checked(self.spec.apply(row), f"{self.path}:{name}[{index}]")
+            yield Sample(index, inputs, self.label_of(index))
+
+    def _checked(self, array: np.ndarray, where: str) -> np.ndarray:
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise DataError(f"sample {where} contains NaN or Inf values", fix="clean the data set before calibrating or evaluating")
+        return array
+
+    def _load_image(self, image: Path) -> np.ndarray:
+        from edge_sdk._lazy import require
+
+        pil_image = require("PIL.Image", "image folders")
+        try:
+            with pil_image.open(image) as opened:
+                mode = "L" if self.spec.color == "grayscale" else "RGB"
+                converted = opened.convert(mode)
+                if self.spec.resize:
+                    height, width = self.spec.resize
+                    converted = converted.resize((width, height), pil_image.BILINEAR)
+                array = np.asarray(converted)
+        except OSError as error:
+            raise DataError(f"image {image} cannot be read: {error}", fix="remove or replace the file") from error
+        return self.spec.apply(array)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "samples": self.num_samples,
+            "inputs": self.input_names,
+            "labels": self.has_labels,
+            "preprocess": self.spec.to_dict(),
+        }
+
+
+def _open_member(path: Path, member: str) -> IO[bytes]:
+    archive = zipfile.ZipFile(path)
+    handle = archive.open(member)
+    return _ArchiveMember(archive, handle)
+
+
+class _ArchiveMember:
+    """A zip member that closes its archive with it and can report how far it has read."""
+
+    def __init__(self, archive: zipfile.ZipFile, handle: IO[bytes]) -> None:
+        self._archive = archive
+        self._handle = handle
+        self._position = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+    def close(self) -> None:
+        self._handle.close()
+        self._archive.close()
+
+    def __enter__(self) -> _ArchiveMember:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _labels_from_rows(stream: _NpyStream, source: str) -> np.ndarray:
+    """Labels are small (one number per sample): read them whole, one-hot rows become indices."""
+    rows = np.stack([row for _, row in stream.rows(None)]) if stream.num_rows else np.zeros((0,), np.int64)
+    if rows.ndim == 2:
+        rows = rows.argmax(axis=1)
+    if rows.ndim != 1:
+        raise DataError(f"labels {source} must be one class index per sample (or one-hot rows), got shape {rows.shape}")
+    if rows.dtype.kind == "f" and not np.all(np.mod(rows, 1) == 0):
+        raise DataError(f"labels {source} are not whole class indices")
+    return rows.astype(np.int64)
+
+
+@dataclass
+class InputBinding:
+    """Maps a dataset's arrays onto a model's inputs and fits each sample to the input shape."""
+
+    model_inputs: list[tuple[str, tuple[int, ...]]]
+    data_names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def bind(cls, dataset: Dataset, model_inputs: list[tuple[str, tuple[int, ...]]]) -> InputBinding:
+        """`model_inputs`: (name, shape without batch axis) for each model input, in order."""
+        names = dataset.input_names
+        if len(model_inputs) == 1 and len(names) == 1:
+            mapping = {model_inputs[0][0]: names[0]}
+        else:
+            missing = [name for name, _ in model_inputs if name not in names]
+            if missing:
+                raise DataError(
+                    f"the model has inputs {[n for n, _ in model_inputs]} but {dataset.path} has arrays {names}",
+                    fix="name the .npz arrays after the model inputs (np.savez(path, **{input_name: array}))",
+                )
+            mapping = {name: name for name, _ in model_inputs}
+        return cls(model_inputs=model_inputs, data_names=mapping)
+
+    def fit(self, sample: Sample, where: str) -> dict[str, np.ndarray]:
+        """Per-input arrays shaped exactly like the model input, with a batch axis of 1."""
+        fitted = {}
+        for name, shape in self.model_inputs:
+            array = sample.inputs[self.data_names[name]]
+            fitted[name] = fit_to_shape(array, shape, f"{where} sample {sample.index} for input {name!r}")[None, ...]
+        return fitted
+
+
+def fit_to_shape(array: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """Reshape `array` to `shape` when they differ only by axes of size 1; else a DataError."""
+    if tuple(array.shape) == tuple(shape):
+        return array
+    squeezed = tuple(d for d in array.shape if d != 1)
+    wanted = tuple(d for d in shape if d != 1)
+    if squeezed == wanted:
+        return array.reshape(shape)
+    raise DataError(
+        f"{where} has shape {tuple(array.shape)} after preprocessing, the model expects {tuple(shape)}",
+        fix="check the data file, or set --layout NHWC|NCHW, --resize H,W or --input-shape to match the model",
+    )

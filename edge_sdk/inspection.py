@@ -1,0 +1,106 @@
+"""Read what is inside an artifact without running it: ops, weights, I/O quantization, manifest.
+
+TFLite flatbuffers are parsed with the schema that ai-edge-litert ships (no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from edge_sdk._lazy import require
+from edge_sdk.artifact import read_manifest
+from edge_sdk.errors import ModelFileError
+from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
+
+# Ops that read weights from resource variables: a Keras model converted through
+# tf.saved_model.save + from_saved_model keeps its weights there, i.e. not in the file.
+VARIABLE_OPS = frozenset({"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"})
+# Ops that only move or reshape data: they say nothing about the precision of the compute.
+LAYOUT_OPS = frozenset({"RESHAPE", "SHAPE", "STRIDED_SLICE", "PACK", "UNPACK", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION", "GATHER", "SLICE", "QUANTIZE", "DEQUANTIZE"})
+
+
+def analyze_tflite(data: bytes, source: str = "model") -> dict[str, Any]:
+    """Op list, share of compute ops that run in int8/int16, weight bytes and I/O of a .tflite."""
+    schema = require("ai_edge_litert.schema_py_generated", "reading .tflite files")
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelFileError(f"{source} is not a TFLite flatbuffer (no TFL3 identifier)", fix="convert the model again")
+    type_names = {value: name for name, value in vars(schema.TensorType).items() if not name.startswith("_")}
+    op_names = {value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")}
+    try:
+        model = schema.Model.GetRootAs(data, 0)
+        opcodes = []
+        for index in range(model.OperatorCodesLength()):
+            code = model.OperatorCodes(index)
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            custom = code.CustomCode()
+            opcodes.append(custom.decode() if custom else op_names.get(builtin, f"BUILTIN_{builtin}"))
+        weight_bytes = 0
+        for index in range(model.BuffersLength()):
+            buffer = model.Buffers(index)
+            weight_bytes += buffer.Size() if buffer.Offset() > 1 else buffer.DataLength()
+        ops: list[str] = []
+        compute_ops = 0
+        integer_compute_ops = 0
+        tensor_types: Counter[str] = Counter()
+        io: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
+        for subgraph_index in range(model.SubgraphsLength()):
+            subgraph = model.Subgraphs(subgraph_index)
+            for tensor_index in range(subgraph.TensorsLength()):
+                tensor_types[type_names.get(subgraph.Tensors(tensor_index).Type(), "?")] += 1
+            for op_index in range(subgraph.OperatorsLength()):
+                operator = subgraph.Operators(op_index)
+                name = opcodes[operator.OpcodeIndex()]
+                ops.append(name)
+                if name in LAYOUT_OPS or name in VARIABLE_OPS or operator.InputsLength() == 0:
+                    continue
+                compute_ops += 1
+                first_input = operator.Inputs(0)
+                if first_input >= 0 and type_names.get(subgraph.Tensors(first_input).Type()) in ("INT8", "UINT8", "INT16"):
+                    integer_compute_ops += 1
+            if subgraph_index == 0:
+                for key, count, getter in (("inputs", subgraph.InputsLength(), subgraph.Inputs), ("outputs", subgraph.OutputsLength(), subgraph.Outputs)):
+                    for position in range(count):
+                        io[key].append(_tensor_info(subgraph.Tensors(getter(position)), type_names))
+    except (IndexError, struct.error, ValueError, TypeError, UnicodeDecodeError) as error:
+        raise ModelFileError(f"{source} is a corrupt or truncated TFLite flatbuffer: {type(error).__name__}: {error}", fix="convert the model again") from error
+    counts = Counter(ops)
+    return {
+        "op_count": len(ops),
+        "ops": dict(sorted(counts.items())),
+        "integer_op_share": (integer_compute_ops / compute_ops) if compute_ops else 0.0,
+        "compute_op_count": compute_ops,
+        "weight_bytes": int(weight_bytes),
+        "variable_ops": sorted(VARIABLE_OPS & set(counts)),
+        "tensor_types": dict(sorted(tensor_types.items())),
+        "io": io,
+    }
+
+
+def _tensor_info(tensor: Any, type_names: dict[int, str]) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "name": tensor.Name().decode(errors="replace") if tensor.Name() else "",
+        "shape": [int(d) for d in tensor.ShapeSignatureAsNumpy()] if tensor.ShapeSignatureLength() else [int(d) for d in tensor.ShapeAsNumpy()] if tensor.ShapeLength() else [],
+        "dtype": type_names.get(tensor.Type(), "?").lower(),
+    }
+    quantization = tensor.Quantization()
+    if quantization is not None and quantization.ScaleLength():
+        info["quantization"] = {"scale": float(quantization.Scale(0)), "zero_point": int(quantization.ZeroPoint(0)) if quantization.ZeroPointLength() else 0}
+    return info
+
+
+def inspect_artifact(path: Path) -> dict[str, Any]:
+    """Everything `edge-sdk inspect` shows: file facts, manifest, and for .tflite the parsed content."""
+    from edge_sdk.models import detect_model_kind
+
+    path = Path(path)
+    kind = detect_model_kind(path)
+    info: dict[str, Any] = {"path": str(path), "kind": kind, "size_bytes": size_of(path), "sha256": sha256_of(path)}
+    if path.is_file():
+        info["gzip_size_bytes"] = gzip_size_of(path)
+    if kind == "tflite":
+        info["tflite"] = analyze_tflite(path.read_bytes(), str(path))
+    info["manifest"] = read_manifest(path)
+    return info

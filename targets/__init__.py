@@ -1,0 +1,1 @@
+"""Targets (device profiles), runners (one per runtime) and transports (local, ssh, adb)."""

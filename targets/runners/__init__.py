@@ -1,0 +1,44 @@
+"""Runner registry: one runner per runtime, looked up by name or by the model file's kind.
+
+Entries are 'module:Class' strings so that nothing heavy is imported until a runner is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from targets.runners.base import BaseRunner, RunnerOptions
+
+RUNNERS: dict[str, str] = {
+    "litert": "targets.runners.litert:LiteRTRunner",
+    "reference": "targets.runners.reference:ReferenceRunner",
+}
+
+# Which runner runs a model of each kind (edge_sdk.models.detect_model_kind).
+RUNNER_FOR_KIND: dict[str, str] = {
+    "tflite": "litert",
+    "keras": "reference",
+    "h5": "reference",
+    "savedmodel": "reference",
+}
+
+
+def runner_class(name: str) -> type[BaseRunner]:
+    from edge_sdk.errors import UsageError
+
+    if name not in RUNNERS:
+        raise UsageError(f"unknown runner {name!r}; known runners: {', '.join(RUNNERS)}")
+    module_name, class_name = RUNNERS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+
+
+def runner_for(path: Path, options: RunnerOptions | None = None) -> BaseRunner:
+    """The runner for a model file, chosen from its content."""
+    from edge_sdk.errors import ModelFileError
+    from edge_sdk.models import detect_model_kind
+
+    kind = detect_model_kind(Path(path))
+    if kind not in RUNNER_FOR_KIND:
+        raise ModelFileError(f"no runner for {kind} models yet ({path})")
+    return runner_class(RUNNER_FOR_KIND[kind])(Path(path), options)

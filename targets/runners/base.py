@@ -1,0 +1,156 @@
+"""The runner interface: activate (load) / infer / deactivate, as a context manager.
+
+Public methods check state and inputs, then call the `*_impl` methods that each runtime
+overrides. `infer_impl` records the time of the runtime call alone in `inference_time_s`, so
+input checks, quantization and copies never pollute the measured latency.
+
+This module imports numpy only: it is part of the slim on-device runner.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_sdk.errors import DataError, RuntimeFailure
+
+
+@dataclass
+class RunnerOptions:
+    """Settings a runner may use; each runtime reads the ones that apply to it."""
+
+    threads: int | None = None
+    xnnpack: bool = True
+    kernels: str = "default"  # "default" or "reference" (TFLite reference kernels)
+    reset_state: bool = False  # reset state variables before every sample (LSTMs)
+    providers: list[str] = field(default_factory=list)  # ONNX Runtime execution providers
+    graph_optimization: str = "all"  # ONNX Runtime: disable | basic | extended | all
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IOSpec:
+    """One runtime input or output: name, concrete shape, dtype and quantization (scale, zero point)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and self.dtype.kind in "iu"
+
+    def to_dict(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name}
+        if self.quantized:
+            payload["quantization"] = {"scale": self.scale, "zero_point": self.zero_point}
+        return payload
+
+
+class BaseRunner:
+    """Base class of every runner. Subclasses set `runtime_name` and implement the `*_impl` methods."""
+
+    runtime_name = "base"
+
+    def __init__(self, path: Path, options: RunnerOptions | None = None) -> None:
+        self.path = Path(path)
+        self.options = options or RunnerOptions()
+        self.is_active = False
+        self.load_time_s: float | None = None
+        self.inference_time_s: float | None = None
+        self.inputs: list[IOSpec] = []
+        self.outputs: list[IOSpec] = []
+
+    # --- public interface ----------------------------------------------------------------------
+    def activate(self) -> None:
+        if self.is_active:
+            raise RuntimeFailure(f"runner for {self.path} is already active")
+        start = time.perf_counter()
+        self.activate_impl()
+        self.load_time_s = time.perf_counter() - start
+        self.is_active = True
+
+    def infer(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run float inputs (with a batch axis); returns float outputs, dequantized where needed.
+
+        A batch larger than the model's fixed batch is run one sample at a time and the
+        outputs concatenated; `inference_time_s` is then the sum of the runtime calls.
+        """
+        if not self.is_active:
+            raise RuntimeFailure(f"runner for {self.path} is not active; use it as a context manager")
+        self._check_inputs(inputs)
+        model_batch = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else 1
+        batch = next(iter(inputs.values())).shape[0]
+        if batch == model_batch:
+            return self.infer_impl(inputs)
+        if model_batch != 1:
+            raise DataError(f"{self.path} takes a batch of {model_batch}, got {batch}")
+        per_sample = []
+        total = 0.0
+        for index in range(batch):
+            per_sample.append(self.infer_impl({name: array[index : index + 1] for name, array in inputs.items()}))
+            total += self.inference_time_s or 0.0
+        self.inference_time_s = total
+        return {name: np.concatenate([out[name] for out in per_sample]) for name in per_sample[0]}
+
+    def deactivate(self) -> None:
+        if self.is_active:
+            self.deactivate_impl()
+            self.is_active = False
+
+    def describe(self) -> dict[str, Any]:
+        """Runtime name, version and the options in force, for results and manifests."""
+        return {"runtime": self.runtime_name, "version": self.runtime_version(), "options": self.options.to_dict()}
+
+    def __enter__(self) -> BaseRunner:
+        self.activate()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.deactivate()
+
+    # --- for subclasses --------------------------------------------------------------------------
+    def activate_impl(self) -> None:
+        raise NotImplementedError
+
+    def infer_impl(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def deactivate_impl(self) -> None:
+        pass
+
+    def runtime_version(self) -> str:
+        return "unknown"
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _check_inputs(self, inputs: dict[str, np.ndarray]) -> None:
+        expected = [spec.name for spec in self.inputs]
+        if sorted(inputs) != sorted(expected):
+            raise DataError(f"{self.path} takes inputs {expected}, got {sorted(inputs)}")
+        for spec in self.inputs:
+            got = tuple(inputs[spec.name].shape[1:])
+            if got != tuple(spec.shape[1:]):
+                raise DataError(f"input {spec.name!r} of {self.path} has per-sample shape {tuple(spec.shape[1:])}, got {got}")
+
+
+def quantize(array: np.ndarray, spec: IOSpec) -> np.ndarray:
+    """Float to the integer type of `spec` with its scale and zero point (round half to even, clip)."""
+    if not spec.quantized:
+        return array.astype(spec.dtype, copy=False)
+    info = np.iinfo(spec.dtype)
+    quantized = np.round(array / spec.scale) + spec.zero_point
+    return np.clip(quantized, info.min, info.max).astype(spec.dtype)
+
+
+def dequantize(array: np.ndarray, spec: IOSpec) -> np.ndarray:
+    if not spec.quantized:
+        return array.astype(np.float32, copy=False)
+    return ((array.astype(np.float32) - spec.zero_point) * spec.scale).astype(np.float32)

@@ -1,0 +1,98 @@
+"""TFLite runner on ai-edge-litert (or tflite-runtime where only that is installed).
+
+Imports numpy plus one runtime: part of the slim on-device runner.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from edge_sdk.errors import MissingDependencyError, ModelFileError, UsageError
+from targets.runners.base import BaseRunner, IOSpec, dequantize, quantize
+
+KERNEL_CHOICES = ("default", "reference")
+
+
+def import_tflite_runtime() -> tuple[ModuleType, str, str]:
+    """(interpreter module, package name, version): ai-edge-litert first, then tflite-runtime."""
+    for module_name, package in (("ai_edge_litert.interpreter", "ai-edge-litert"), ("tflite_runtime.interpreter", "tflite-runtime")):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        root = importlib.import_module(module_name.split(".")[0])
+        return module, package, str(getattr(root, "__version__", "unknown"))
+    raise MissingDependencyError(
+        "TFLite runtime not installed (neither ai-edge-litert nor tflite-runtime)",
+        fix="pip install 'edge-sdk[litert]'",
+    )
+
+
+def _clean_name(name: str) -> str:
+    # LiteRT names a Keras input "serving_default_keras_tensor:0"; Keras calls it "keras_tensor".
+    name = name.split(":")[0]
+    return name[len("serving_default_") :] if name.startswith("serving_default_") else name
+
+
+def _io_spec(detail: dict[str, Any]) -> IOSpec:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return IOSpec(_clean_name(detail["name"]), tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]), float(scale), int(zero_point))
+
+
+class LiteRTRunner(BaseRunner):
+    runtime_name = "litert"
+
+    def activate_impl(self) -> None:
+        module, self._package, self._version = import_tflite_runtime()
+        options = self.options
+        if options.kernels not in KERNEL_CHOICES:
+            raise UsageError(f"--kernels {options.kernels!r} must be one of {', '.join(KERNEL_CHOICES)}")
+        resolver = module.OpResolverType
+        if options.kernels == "reference":
+            resolver_type = resolver.BUILTIN_REF
+        elif options.xnnpack:
+            resolver_type = resolver.AUTO
+        else:
+            resolver_type = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            self._interpreter = module.Interpreter(
+                model_path=str(self.path), num_threads=options.threads, experimental_op_resolver_type=resolver_type
+            )
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise ModelFileError(f"the TFLite runtime cannot load {self.path}: {error}", fix="check the file is a complete .tflite; convert it again") from error
+        self._input_details = self._interpreter.get_input_details()
+        self._output_details = self._interpreter.get_output_details()
+        self.inputs = [_io_spec(d) for d in self._input_details]
+        self.outputs = [_io_spec(d) for d in self._output_details]
+
+    def infer_impl(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        interpreter = self._interpreter
+        if self.options.reset_state:
+            interpreter.reset_all_variables()
+        for spec, detail in zip(self.inputs, self._input_details):
+            interpreter.set_tensor(detail["index"], quantize(inputs[spec.name], spec))
+        start = time.perf_counter()
+        interpreter.invoke()
+        self.inference_time_s = time.perf_counter() - start
+        return {spec.name: dequantize(interpreter.get_tensor(detail["index"]), spec) for spec, detail in zip(self.outputs, self._output_details)}
+
+    def invoke_only(self) -> None:
+        """One bare runtime call on whatever inputs are set (the overhead benchmark's baseline)."""
+        self._interpreter.invoke()
+
+    def deactivate_impl(self) -> None:
+        self._interpreter = None
+
+    def runtime_version(self) -> str:
+        return f"{getattr(self, '_package', 'ai-edge-litert')} {getattr(self, '_version', 'unknown')}"
+
+    def describe(self) -> dict[str, Any]:
+        description = super().describe()
+        description["kernels"] = "reference" if self.options.kernels == "reference" else ("xnnpack" if self.options.xnnpack else "builtin")
+        return description
