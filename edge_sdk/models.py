@@ -214,6 +214,9 @@ def parse_input_shapes(texts: list[str] | None) -> dict[str, list[int]]:
 def resolve_input_shapes(signature: ModelSignature, overrides: dict[str, list[int]] | None, source: Path) -> list[tuple[str, list[int]]]:
     """Concrete input shapes: a dynamic batch becomes 1; any other dynamic dimension needs --input-shape."""
     overrides = dict(overrides or {})
+    known = {t.name for t in signature.inputs} | ({""} if len(signature.inputs) == 1 else set())
+    if set(overrides) - known:
+        raise UsageError(f"--input-shape names unknown inputs {sorted(set(overrides) - known)}; the model's inputs are {[t.name for t in signature.inputs]}")
     resolved = []
     for index, tensor in enumerate(signature.inputs):
         override = overrides.pop(tensor.name, None)
@@ -232,6 +235,4 @@ def resolve_input_shapes(signature: ModelSignature, overrides: dict[str, list[in
                 fix=f"give a concrete shape: --input-shape {tensor.name}:{example} (replace N)",
             )
         resolved.append((tensor.name, [1 if (d is None and axis == 0) else int(d) for axis, d in enumerate(tensor.shape)]))
-    if overrides:
-        raise UsageError(f"--input-shape names unknown inputs {sorted(overrides)}; the model's inputs are {[t.name for t in signature.inputs]}")
     return resolved

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.aarch64_fixture import LoopbackSshd, build_or_get_rootfs
@@ -34,6 +35,16 @@ interpreter.set_tensor(input_index, all_int8_values)
 interpreter.invoke()
 output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 print(json.dumps({"dtype": str(output.dtype), "values": output.ravel().tolist()}))
+"""
+
+RUN_ONNX_MODEL_SCRIPT = """
+import json, sys
+import numpy as np
+import onnxruntime
+
+session = onnxruntime.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+image = (np.arange(28 * 28, dtype=np.float32).reshape(1, 1, 28, 28) % 255) / 255
+print(json.dumps(session.run(None, {"image": image})[0].ravel().tolist()))
 """
 
 
@@ -121,6 +132,58 @@ def test_litert_int8_model_on_the_device_matches_the_host(device: LoopbackSshd, 
     assert len(device_output["values"]) == 256
     assert len(set(device_output["values"])) > 10  # a real sine curve, not a constant
     assert device_output == host_output
+
+
+def _write_small_conv_onnx_model(path: Path) -> None:
+    """Conv -> Relu -> Flatten -> MatMul with fixed random weights, opset 17: enough to exercise MLAS kernels."""
+    onnx = pytest.importorskip("onnx", reason="building the ONNX model needs the onnx package on the host")
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    conv_weights = numpy_helper.from_array(rng.standard_normal((8, 1, 3, 3)).astype(np.float32), "conv_weights")
+    dense_weights = numpy_helper.from_array(
+        (rng.standard_normal((8 * 26 * 26, 10)) * 0.01).astype(np.float32), "dense_weights"
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["image", "conv_weights"], ["conv"]),
+            helper.make_node("Relu", ["conv"], ["relu"]),
+            helper.make_node("Flatten", ["relu"], ["flat"]),
+            helper.make_node("MatMul", ["flat", "dense_weights"], ["logits"]),
+        ],
+        "small_conv",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 1, 28, 28])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        [conv_weights, dense_weights],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_onnxruntime_session_on_the_device_matches_the_host(
+    device: LoopbackSshd, device_tmp_dir: str, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime", reason="host comparison needs onnxruntime==1.32.0")
+    model = tmp_path / "small_conv.onnx"
+    _write_small_conv_onnx_model(model)
+    copied = subprocess.run(
+        ["scp", *device.ssh_options(), str(model), f"{device.host_address}:{device_tmp_dir}/small_conv.onnx"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert copied.returncode == 0, copied.stderr
+
+    on_device = device.run(f"python3 - {device_tmp_dir}/small_conv.onnx", input_text=RUN_ONNX_MODEL_SCRIPT)
+    on_host = subprocess.run(
+        [sys.executable, "-", str(model)], input=RUN_ONNX_MODEL_SCRIPT, capture_output=True, text=True, timeout=60,
+    )
+
+    assert on_device.returncode == 0, on_device.stderr
+    assert on_host.returncode == 0, on_host.stderr
+    # CPU lists that do not match the host's CPUs make onnxruntime log thread-pinning errors (see enter.sh).
+    assert "[E:onnxruntime" not in on_device.stderr
+    # ARM NEON and x86 AVX kernels sum in different orders: equal up to float32 rounding, not bit for bit.
+    np.testing.assert_allclose(json.loads(on_device.stdout), json.loads(on_host.stdout), rtol=1e-5, atol=1e-6)
 
 
 def test_extra_pythonpath_reaches_sessions_and_rsync_works(

@@ -36,14 +36,16 @@ ensure_mounts() {
         if ! mountpoint -q "$ROOT/proc/cpuinfo"; then
             mount --bind "$CPUINFO" "$ROOT/proc/cpuinfo"
         fi
-        # sysfs stays unmounted (the host's CPU list next to an ARM cpuinfo crashes onnxruntime too), but
-        # onnxruntime's cpuinfo library prints errors unless it finds these two lists: match the cores above.
-        local cpu_dir=$ROOT/sys/devices/system/cpu cpu_count
-        if [[ ! -f "$cpu_dir/possible" || ! -f "$cpu_dir/present" ]]; then
-            cpu_count=$(grep -c '^processor' "$CPUINFO")
-            mkdir -p "$cpu_dir"
-            printf '0-%d\n' $((cpu_count - 1)) | tee "$cpu_dir/possible" >"$cpu_dir/present"
-        fi
+        # sysfs stays unmounted (the host's sysfs next to the x86 cpuinfo is what crashes onnxruntime), but
+        # onnxruntime's cpuinfo library prints errors unless it finds the CPU lists, and it pins one pool thread
+        # per listed CPU: list the CPUs this host really has online, or pinning to a missing one logs errors.
+        local cpu_dir=$ROOT/sys/devices/system/cpu list
+        mkdir -p "$cpu_dir"
+        for list in possible present online; do
+            if ! cmp -s /sys/devices/system/cpu/online "$cpu_dir/$list"; then
+                cp /sys/devices/system/cpu/online "$cpu_dir/$list"
+            fi
+        done
     ) 9>"$ROOT/run/edge-sdk-mount.lock"
 }
 

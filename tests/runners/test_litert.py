@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from edge_sdk.errors import DataError, ModelFileError, UsageError
+from targets.runners import runner_for
+from targets.runners.base import IOSpec, RunnerOptions, dequantize, quantize
+from targets.runners.litert import LiteRTRunner
+from tests.conftest import shared
+
+
+def test_quantize_round_trip_and_clipping():
+    spec = IOSpec("x", (1, 4), np.dtype(np.int8), scale=0.5, zero_point=-3)
+    values = np.array([[0.0, 1.0, 1000.0, -1000.0]], np.float32)
+    q = quantize(values, spec)
+    assert q.dtype == np.int8 and q.tolist() == [[-3, -1, 127, -128]]
+    np.testing.assert_allclose(dequantize(q, spec), [[0.0, 1.0, 65.0, -62.5]])
+
+
+def test_int8_runner_quantizes_inputs_and_loops_over_a_batch(digits_artifacts):
+    x = np.random.default_rng(0).random((3, 8, 8, 1)).astype(np.float32)
+    with LiteRTRunner(digits_artifacts["int8"], RunnerOptions(threads=1)) as runner:
+        assert runner.inputs[0].quantized and runner.inputs[0].shape == (1, 8, 8, 1)
+        name = runner.inputs[0].name
+        batched = runner.infer({name: x})[runner.outputs[0].name]
+        one_by_one = [runner.infer({name: x[i : i + 1]})[runner.outputs[0].name][0] for i in range(3)]
+        assert batched.shape == (3, 10) and batched.dtype == np.float32
+        np.testing.assert_array_equal(batched, np.stack(one_by_one))
+        assert runner.inference_time_s > 0
+        with pytest.raises(DataError, match="per-sample shape"):
+            runner.infer({name: np.zeros((1, 4, 4, 1), np.float32)})
+
+
+def test_reference_kernels_and_xnnpack_off_are_selectable(digits_artifacts):
+    x = np.random.default_rng(1).random((1, 8, 8, 1)).astype(np.float32)
+    outputs = {}
+    for label, options in {"default": RunnerOptions(), "no_xnnpack": RunnerOptions(xnnpack=False), "reference": RunnerOptions(kernels="reference")}.items():
+        with LiteRTRunner(digits_artifacts["int8"], options) as runner:
+            outputs[label] = runner.infer({runner.inputs[0].name: x})[runner.outputs[0].name]
+            assert runner.describe()["kernels"] == {"default": "xnnpack", "no_xnnpack": "builtin", "reference": "reference"}[label]
+    # Kernels may differ by a quantization step or so, never more.
+    step = 1.0
+    with LiteRTRunner(digits_artifacts["int8"]) as runner:
+        step = runner.outputs[0].scale
+    for label in ("no_xnnpack", "reference"):
+        assert np.max(np.abs(outputs[label] - outputs["default"])) <= 2 * step
+    with pytest.raises(UsageError, match="--kernels"):
+        LiteRTRunner(digits_artifacts["int8"], RunnerOptions(kernels="fast")).activate()
+
+
+def test_state_reset_makes_lstm_outputs_independent_of_order():
+    model = shared("tflite_micro/mnist_lstm/trained_lstm_int8.tflite")
+    with np.load(shared("mnist/mnist_test.npz")) as data:
+        images = data["x_test"][:2].astype(np.float32) / 255
+    results = {}
+    for reset in (False, True):
+        with runner_for(model, RunnerOptions(reset_state=reset)) as runner:
+            name = runner.inputs[0].name
+            first = runner.infer({name: images[0:1]})
+            runner.infer({name: images[1:2]})
+            again = runner.infer({name: images[0:1]})
+            key = runner.outputs[0].name
+            results[reset] = np.array_equal(first[key], again[key])
+    assert results[True], "with a state reset the same image must give the same output"
+
+
+def test_truncated_tflite_is_a_clear_error(tmp_path, digits_artifacts):
+    data = digits_artifacts["fp32"].read_bytes()
+    (tmp_path / "cut.tflite").write_bytes(data[: len(data) // 3])
+    with pytest.raises(ModelFileError, match="cut.tflite"):
+        LiteRTRunner(tmp_path / "cut.tflite").activate()
