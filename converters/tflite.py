@@ -178,17 +178,20 @@ def _validate(tflite_path: Path, loaded: LoadedModel, data: Dataset | None, shap
 
     indices = data.subset(options.validation_samples, options.seed + 1)
     binding = InputBinding.bind(data, [(name, tuple(shape[1:])) for name, shape in shapes])
-    artifact_outputs, source_outputs = [], []
-    reference = ReferenceRunner(source)
-    reference._loaded = loaded  # reuse the model already in memory
-    reference.inputs, reference.outputs = _reference_io(loaded)
-    reference.is_active = True
+    artifact_outputs, fitted_samples = [], []
     with LiteRTRunner(tflite_path) as runner:
         for sample in data.samples(indices):
             fitted = binding.fit(sample, str(data.path))
+            fitted_samples.append(fitted)
             by_runner_name = {spec.name: fitted[name] for spec, (name, _) in zip(runner.inputs, binding.model_inputs)}
             artifact_outputs.append(next(iter(runner.infer(by_runner_name).values()))[0])
-            source_outputs.append(next(iter(reference.infer_impl(fitted).values()))[0])
+    # The source model runs the (bounded) validation subset as one batch where it can.
+    reference = ReferenceRunner.from_loaded(loaded)
+    batches = [fitted_samples] if reference.supports_batching else [[f] for f in fitted_samples]
+    source_outputs = []
+    for batch in batches:
+        stacked = {name: np.concatenate([f[name] for f in batch]) for name in batch[0]}
+        source_outputs.extend(next(iter(reference.infer(stacked).values())))
     figures = metrics.fidelity(np.stack(artifact_outputs), np.stack(source_outputs))
     figures = {key: (None if not np.isfinite(value) else value) for key, value in figures.items()}
     cosine = figures["cosine_mean"] if figures["cosine_mean"] is not None else 1.0
@@ -201,15 +204,6 @@ def _validate(tflite_path: Path, loaded: LoadedModel, data: Dataset | None, shap
             fix="check the calibration data matches the evaluation preprocessing (edge-sdk inspect shows the spec)",
         )
     return report
-
-
-def _reference_io(loaded: LoadedModel) -> tuple[list[Any], list[Any]]:
-    from targets.runners.base import IOSpec
-
-    def spec(t: Any) -> IOSpec:
-        return IOSpec(t.name, tuple(1 if d is None else d for d in t.shape), np.dtype(t.dtype))
-
-    return [spec(t) for t in loaded.signature.inputs], [spec(t) for t in loaded.signature.outputs]
 
 
 def _manifest(source: Path, loaded: LoadedModel, options: TFLiteOptions, analysis: dict[str, Any], calibration: Dataset | None, calibration_used: int, validation: dict[str, Any], seconds: float, artifact_file: Path, shapes: list[tuple[str, list[int]]], spec: PreprocessSpec | None) -> dict[str, Any]:

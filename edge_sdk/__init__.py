@@ -1,15 +1,25 @@
 """edge-sdk: convert, run and measure ML models on edge targets.
 
 `import edge_sdk` imports no framework: TensorFlow, torch and the runtimes load lazily,
-inside the converter or runner that needs them.
+inside the converter or runner that needs them. The API functions below are resolved on
+first use, so that the slim on-device runner can import `edge_sdk.errors` alone.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
 # `edge_sdk.bench` is the measurement module; its API function is exported as `benchmark`.
-from edge_sdk.api import bench as benchmark  # noqa: E402
-from edge_sdk.api import convert, inspect_artifact  # noqa: E402
+_API = {"convert": "convert", "benchmark": "bench", "inspect_artifact": "inspect_artifact"}
 
-__all__ = ["__version__", "benchmark", "convert", "inspect_artifact"]
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from edge_sdk import api
+
+        return getattr(api, _API[name])
+    raise AttributeError(f"module 'edge_sdk' has no attribute {name!r}")

@@ -13,7 +13,7 @@ from edge_sdk.results import BenchResult
 
 
 def convert(
-    model: str | Path,
+    model: str | Path | Any,
     output: str | Path,
     *,
     to: str = "tflite",
@@ -26,21 +26,43 @@ def convert(
     input_key: str | None = None,
     seed: int = 0,
     allow_float_fallback: bool = False,
+    per_channel: bool | None = None,
+    quant_types: str | None = None,
+    calibration_method: str | None = None,
+    exclude_nodes: list[str] | None = None,
+    exclude_op_types: list[str] | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> Artifact:
-    """Convert a float model to an artifact of format `to` in `mode`; writes OUTPUT and OUTPUT.manifest.json."""
+    """Convert a float model to an artifact of format `to` in `mode`; writes OUTPUT and OUTPUT.manifest.json.
+
+    `model` is a file, or for `to="onnx"` also a PyTorch nn.Module or a `package.module:factory` spec.
+    `per_channel`, `quant_types` (s8s8|u8s8), `calibration_method` (MinMax|Entropy|Percentile),
+    `exclude_nodes` and `exclude_op_types` are ONNX Runtime quantization settings (`to="onnx"`).
+    """
     from converters import converter_module
+    from edge_sdk.errors import UsageError
+    from edge_sdk.loaders.to_onnx import is_factory_spec
 
     spec = preprocess if isinstance(preprocess, PreprocessSpec) else PreprocessSpec.from_dict(preprocess)
     module = converter_module(to)
     calibration_set = Dataset(Path(calibration), spec, input_key=input_key) if calibration else None
     validation_set = Dataset(Path(validation_data), spec, input_key=input_key) if validation_data else None
+    onnx_settings = {
+        "per_channel": per_channel, "quant_types": quant_types, "calibration_method": calibration_method,
+        "exclude_nodes": exclude_nodes, "exclude_op_types": exclude_op_types,
+    }
+    given = {key: value for key, value in onnx_settings.items() if value is not None}
+    if given and to != "onnx":
+        raise UsageError(f"{', '.join(sorted(given))} apply to --to onnx only, not {to}")
+    source = Path(model) if isinstance(model, (str, Path)) and not is_factory_spec(model) else model
+    if not isinstance(source, Path) and to != "onnx":
+        raise UsageError(f"a PyTorch model (nn.Module or module:factory spec) converts with --to onnx, not {to}")
     options = module.options_for(
-        mode=mode, calibration_samples=calibration_samples, seed=seed, input_shapes=input_shapes, allow_float_fallback=allow_float_fallback
+        mode=mode, calibration_samples=calibration_samples, seed=seed, input_shapes=input_shapes, allow_float_fallback=allow_float_fallback, **given
     )
     return module.convert(  # type: ignore[no-any-return]
-        Path(model), Path(output), options, calibration_set, validation=validation_set, preprocess=spec, overwrite=overwrite, progress=progress
+        source, Path(output), options, calibration_set, validation=validation_set, preprocess=spec, overwrite=overwrite, progress=progress
     )
 
 

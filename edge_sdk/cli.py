@@ -56,14 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     convert = commands.add_parser("convert", help="convert a float model to an edge artifact")
-    convert.add_argument("model", type=Path, help=".keras, .h5 or SavedModel folder")
-    convert.add_argument("--to", default="tflite", help="output format (tflite)")
+    convert.add_argument("model", help=".keras, .h5, SavedModel folder, .onnx, .pt2, TorchScript .pt, or a PyTorch package.module:factory spec")
+    convert.add_argument("--to", default="tflite", help="output format (tflite | onnx)")
     convert.add_argument("--quant", default="fp32", help="fp32 | fp16 | dynamic | int8 | int16x8")
     convert.add_argument("--calib", type=Path, help="calibration data: .npz, .npy or image folder")
     convert.add_argument("--calib-samples", type=int, default=300, help="deterministic subset of the calibration data (default 300)")
     convert.add_argument("--validate-data", type=Path, help="data to validate the artifact against its source (default: --calib)")
     convert.add_argument("--input-shape", action="append", help="concrete input shape, e.g. 1,28,28,1 or NAME:1,28,28,1")
     convert.add_argument("--allow-float-fallback", action="store_true", help="int8: keep ops without int8 kernels in float")
+    onnx_group = convert.add_argument_group("ONNX Runtime quantization (--to onnx)")
+    onnx_group.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None, help="per-channel weight scales (default on)")
+    onnx_group.add_argument("--quant-types", choices=["s8s8", "u8s8"], help="activation/weight integer types (default s8s8)")
+    onnx_group.add_argument("--calib-method", choices=["MinMax", "Entropy", "Percentile"], help="calibration method (default MinMax)")
+    onnx_group.add_argument("--exclude-nodes", help="comma-separated node names to keep in float")
+    onnx_group.add_argument("--exclude-op-types", help="comma-separated op types to keep in float, e.g. Softmax,Gemm")
     convert.add_argument("--seed", type=int, default=0)
     convert.add_argument("-o", "--output", type=Path, required=True)
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -82,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-xnnpack", action="store_true", help="TFLite: disable the XNNPACK delegate")
     bench.add_argument("--kernels", choices=["default", "reference"], default="default", help="TFLite kernels (reference kernels can differ slightly in int8)")
     bench.add_argument("--reset-state", action="store_true", help="reset state variables before every sample (LSTMs)")
+    bench.add_argument("--providers", help="ONNX Runtime execution providers in order, e.g. CUDA,CPU (default CPU)")
+    bench.add_argument("--graph-optimization", choices=["disable", "basic", "extended", "all"], default="all", help="ONNX Runtime graph optimisation level")
     bench.add_argument("--label-key", help="name of the label array in a .npz")
     bench.add_argument("--target", default="desktop")
     bench.add_argument("-o", "--output", type=Path, help="write the results JSON here")
@@ -92,6 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="show an artifact's signature, quantization, ops and manifest")
     inspect.add_argument("artifact", type=Path)
     _add_output_args(inspect)
+
+    report = commands.add_parser(
+        "report", help="render results files as HTML or Markdown, or compare two of them (exit 9 on a regression)",
+        description="Render results JSON files as one self-contained HTML report or a Markdown report. With --compare BASELINE NEW, "
+        "print what changed per artifact and exit with code 9 when a threshold is crossed (0 otherwise).",
+    )
+    report.add_argument("results", type=Path, nargs="*", help="results files written by `edge-sdk bench -o`")
+    report.add_argument("-o", "--output", type=Path, help="report file; the format follows its suffix (.html, .md)")
+    report.add_argument("--format", choices=["html", "md"], help="report format (default: from --output's suffix)")
+    report.add_argument("--max-drop", type=float, help="accuracy drop budget in points: warn about artifacts above it")
+    report.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    report.add_argument("--compare", type=Path, nargs=2, metavar=("BASELINE", "NEW"), help="compare two results files")
+    report.add_argument("--max-latency-regression", help="compare: fail when p50 latency grows by more than this, e.g. 10%%")
+    report.add_argument("--max-accuracy-drop", type=float, help="compare: fail when top-1 accuracy falls by more than this many points")
     return parser
 
 
@@ -137,6 +159,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         input_key=args.input_key,
         seed=args.seed,
         allow_float_fallback=args.allow_float_fallback,
+        per_channel=args.per_channel,
+        quant_types=args.quant_types,
+        calibration_method=args.calib_method,
+        exclude_nodes=_comma_list(args.exclude_nodes),
+        exclude_op_types=_comma_list(args.exclude_op_types),
         overwrite=args.overwrite,
         progress=_progress(args),
     )
@@ -155,6 +182,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _comma_list(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from edge_sdk.api import bench
     from edge_sdk.bench import BenchSettings
@@ -171,7 +202,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         max_samples=args.samples,
         seed=args.seed,
         target=args.target,
-        runner=RunnerOptions(threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state),
+        runner=RunnerOptions(
+            threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
+            providers=_comma_list(args.providers) or [], graph_optimization=args.graph_optimization,
+        ),
     )
     results = bench(
         args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
@@ -200,7 +234,28 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect}
+def _cmd_report(args: argparse.Namespace) -> int:
+    from edge_sdk.errors import UsageError
+    from edge_sdk.report import WarningPolicy, compare_files, parse_percent, write_report
+
+    if args.compare:
+        if args.results or args.output:
+            raise UsageError("--compare takes exactly BASELINE and NEW and prints its table", fix="drop the other results files and -o")
+        comparison = compare_files(
+            *args.compare, max_latency_regression_percent=parse_percent(args.max_latency_regression),
+            max_accuracy_drop_points=args.max_accuracy_drop,
+        )
+        print(comparison.to_markdown())
+        comparison.raise_for_regressions()
+        return 0
+    if not args.results or not args.output:
+        raise UsageError("report needs results files and -o", fix="edge-sdk report results.json -o report.html")
+    written = write_report(args.results, args.output, fmt=args.format, policy=WarningPolicy(max_drop_points=args.max_drop), overwrite=args.overwrite)
+    print(f"report: {written}")
+    return 0
+
+
+_COMMANDS = {"convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -59,7 +59,7 @@ class LoadedModel:
 
 
 def detect_model_kind(path: Path) -> str:
-    """'keras', 'h5', 'savedmodel', 'tflite' or 'onnx', from the file's content, not only its name."""
+    """'keras', 'h5', 'savedmodel', 'tflite', 'onnx', 'pt2' or 'torchscript', from the file's content, not only its name."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"model {path} does not exist", fix="check the path")
@@ -86,8 +86,13 @@ def detect_model_kind(path: Path) -> str:
         return "keras"
     if suffix == ".onnx":
         return "onnx"
+    if suffix in (".pt2", ".pt", ".pth", ".ts"):
+        # PyTorch: .pt2 is an ExportedProgram (torch.export.save), the others TorchScript (torch.jit.save).
+        if not zipfile.is_zipfile(path):
+            raise ModelFileError(f"{path} is not a PyTorch archive (truncated or a pickle?)", fix="save it with torch.export.save or torch.jit.save")
+        return "pt2" if suffix == ".pt2" else "torchscript"
     raise ModelFileError(
-        f"{path} is not a model file this SDK reads (.keras, .h5, SavedModel folder, .tflite, .onnx)",
+        f"{path} is not a model file this SDK reads (.keras, .h5, SavedModel folder, .tflite, .onnx, .pt2, TorchScript .pt)",
         fix="give one of those formats",
     )
 

@@ -1,5 +1,5 @@
 """The edge-sdk demo: a small Keras CNN on scikit-learn's digits, converted to fp32, fp16,
-dynamic-range and int8 TFLite, each benchmarked against the float Keras model on held-out digits.
+dynamic-range and int8 TFLite and to fp32 and int8 ONNX, each benchmarked against the float Keras model on held-out digits.
 
 Run: `make demo`, or `python examples/digits_demo.py --out demo-output [--epochs 30]`.
 """
@@ -15,6 +15,7 @@ import numpy as np
 import edge_sdk
 from edge_sdk.bench import BenchSettings
 from edge_sdk.progress import Progress
+from edge_sdk.report import write_report
 from edge_sdk.results import save_results
 from edge_sdk.tables import results_table
 from targets.runners.base import RunnerOptions
@@ -72,12 +73,21 @@ def run_demo(out: Path, epochs: int = 30, runs: int = 200, quiet: bool = False) 
             validation_data=test_path, preprocess=PREPROCESS, overwrite=True, progress=progress,
         )
         artifacts.append(artifact.path)
+    # The same CNN through ONNX Runtime: fp32 (tf2onnx) and static int8 (QDQ), benched in the same table.
+    for mode in ("fp32", "int8"):
+        artifact = edge_sdk.convert(
+            model_path, out / f"digits_cnn_{mode}.onnx", to="onnx", mode=mode, calibration=train_path if mode == "int8" else None,
+            validation_data=test_path, preprocess=PREPROCESS, overwrite=True, progress=progress,
+        )
+        artifacts.append(artifact.path)
     settings = BenchSettings(runs=runs, warmup=20, runner=RunnerOptions(threads=1))
     results = edge_sdk.benchmark(artifacts, test_path, reference=model_path, settings=settings, progress=progress)
     save_results(out / "results.json", results, overwrite=True)
     records = [r.to_dict() for r in results]
     print(results_table(records))
     print(f"results: {out / 'results.json'}")
+    for report_name in ("report.html", "report.md"):
+        print(f"report: {write_report([out / 'results.json'], out / report_name, overwrite=True)}")
     return records
 
 

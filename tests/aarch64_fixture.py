@@ -24,9 +24,9 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from collections.abc import Sequence
 
 import pytest
 
@@ -47,7 +47,7 @@ SSHD_START_TIMEOUT_S = 15.0
 def _run_build_script() -> subprocess.CompletedProcess[str]:
     # Cached so that a session builds (or fails to build) once, however many tests ask.
     return subprocess.run(
-        ["bash", str(BUILD_ROOTFS_SCRIPT)], capture_output=True, text=True, timeout=FIRST_BUILD_TIMEOUT_S,
+        ["bash", str(BUILD_ROOTFS_SCRIPT)], check=False, capture_output=True, text=True, timeout=FIRST_BUILD_TIMEOUT_S,
         stdin=subprocess.DEVNULL,
     )
 
@@ -61,9 +61,11 @@ def build_or_get_rootfs() -> Path:
     if os.geteuid() != 0:
         pytest.skip("the aarch64 stand-in needs root (debootstrap, chroot, mount and sshd)")
     result = _run_build_script()
-    log_tail = "\n".join(result.stderr.strip().splitlines()[-30:])
+    log_lines = result.stderr.strip().splitlines()
     if result.returncode == EXIT_CANNOT_BUILD:
-        pytest.skip(f"cannot build the aarch64 stand-in on this machine: {log_tail.splitlines()[-1]}")
+        reason = log_lines[-1] if log_lines else f"{BUILD_ROOTFS_SCRIPT} exited with {EXIT_CANNOT_BUILD}"
+        pytest.skip(f"aarch64 stand-in unavailable: {reason}")
+    log_tail = "\n".join(log_lines[-30:])
     if result.returncode != 0 or not result.stdout.strip():
         pytest.fail(f"{BUILD_ROOTFS_SCRIPT} failed with exit status {result.returncode}:\n{log_tail}", pytrace=False)
     return Path(result.stdout.strip().splitlines()[-1])
@@ -162,7 +164,7 @@ class LoopbackSshd:
         """Run a shell command line on the device through ssh; the result is returned, never checked."""
         return subprocess.run(
             ["ssh", *self.ssh_options(known_hosts), self.host_address, command],
-            capture_output=True, text=True, timeout=timeout_s, input=input_text,
+            check=False, capture_output=True, text=True, timeout=timeout_s, input=input_text,
             stdin=None if input_text is not None else subprocess.DEVNULL,
         )
 
@@ -183,9 +185,11 @@ class LoopbackSshd:
         for _attempt in range(3):  # another process may take the free port between the probe and sshd's bind
             port = _free_loopback_port()
             self._write_config(port)
-            check = subprocess.run([str(SSHD), "-t", "-f", str(self.config)], capture_output=True, text=True)
-            if check.returncode != 0:
-                raise RuntimeError(f"sshd rejected {self.config}: {check.stderr.strip()}")
+            config_check = subprocess.run(
+                [str(SSHD), "-t", "-f", str(self.config)], check=False, capture_output=True, text=True
+            )
+            if config_check.returncode != 0:
+                raise RuntimeError(f"sshd rejected {self.config}: {config_check.stderr.strip()}")
             with self.log_path.open("ab") as log:
                 self._process = subprocess.Popen(
                     [str(SSHD), "-D", "-e", "-f", str(self.config)],

@@ -70,7 +70,7 @@ def test_ssh_session_runs_on_aarch64(device: LoopbackSshd) -> None:
         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-F", "/dev/null", "-p", str(device.port),
         f"{device.user}@127.0.0.1", 'python3 -c "import platform; print(platform.machine())"',
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    result = subprocess.run(command, check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "aarch64"
     assert device.url == f"ssh://root@127.0.0.1:{device.port}"
@@ -115,14 +115,14 @@ def test_litert_int8_model_on_the_device_matches_the_host(device: LoopbackSshd, 
         pytest.skip(f"shared data {HELLO_WORLD_INT8} is not present (set EDGE_SDK_SHARED_DATA)")
     copied = subprocess.run(
         ["scp", *device.ssh_options(), str(HELLO_WORLD_INT8), f"{device.host_address}:{device_tmp_dir}/model.tflite"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert copied.returncode == 0, copied.stderr
 
     on_device = device.run(f"python3 - {device_tmp_dir}/model.tflite", input_text=RUN_INT8_MODEL_SCRIPT)
     on_host = subprocess.run(
         [sys.executable, "-", str(HELLO_WORLD_INT8)], input=RUN_INT8_MODEL_SCRIPT,
-        capture_output=True, text=True, timeout=60,
+        check=False, capture_output=True, text=True, timeout=60,
     )
 
     assert on_device.returncode == 0, on_device.stderr
@@ -169,13 +169,14 @@ def test_onnxruntime_session_on_the_device_matches_the_host(
     _write_small_conv_onnx_model(model)
     copied = subprocess.run(
         ["scp", *device.ssh_options(), str(model), f"{device.host_address}:{device_tmp_dir}/small_conv.onnx"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert copied.returncode == 0, copied.stderr
 
     on_device = device.run(f"python3 - {device_tmp_dir}/small_conv.onnx", input_text=RUN_ONNX_MODEL_SCRIPT)
     on_host = subprocess.run(
-        [sys.executable, "-", str(model)], input=RUN_ONNX_MODEL_SCRIPT, capture_output=True, text=True, timeout=60,
+        [sys.executable, "-", str(model)], input=RUN_ONNX_MODEL_SCRIPT,
+        check=False, capture_output=True, text=True, timeout=60,
     )
 
     assert on_device.returncode == 0, on_device.stderr
@@ -192,9 +193,10 @@ def test_extra_pythonpath_reaches_sessions_and_rsync_works(
     package = tmp_path / "src" / "standin_probe"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("ANSWER = 42\n")
+    destination = f"{device.host_address}:{device_tmp_dir}/src/"
     synced = subprocess.run(
-        ["rsync", "-a", "-e", device.ssh_command(), f"{tmp_path / 'src'}/", f"{device.host_address}:{device_tmp_dir}/src/"],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        ["rsync", "-a", "-e", device.ssh_command(), f"{tmp_path / 'src'}/", destination],
+        check=False, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert synced.returncode == 0, synced.stderr
 

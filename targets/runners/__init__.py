@@ -13,11 +13,13 @@ from targets.runners.base import BaseRunner, RunnerOptions
 RUNNERS: dict[str, str] = {
     "litert": "targets.runners.litert:LiteRTRunner",
     "reference": "targets.runners.reference:ReferenceRunner",
+    "onnxruntime": "targets.runners.onnxruntime:OnnxRuntimeRunner",
 }
 
 # Which runner runs a model of each kind (edge_sdk.models.detect_model_kind).
 RUNNER_FOR_KIND: dict[str, str] = {
     "tflite": "litert",
+    "onnx": "onnxruntime",
     "keras": "reference",
     "h5": "reference",
     "savedmodel": "reference",

@@ -59,6 +59,8 @@ class BaseRunner:
     """Base class of every runner. Subclasses set `runtime_name` and implement the `*_impl` methods."""
 
     runtime_name = "base"
+    # True when one runtime call can take any batch size (then callers may batch samples).
+    supports_batching = False
 
     def __init__(self, path: Path, options: RunnerOptions | None = None) -> None:
         self.path = Path(path)
@@ -89,7 +91,7 @@ class BaseRunner:
         self._check_inputs(inputs)
         model_batch = self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else 1
         batch = next(iter(inputs.values())).shape[0]
-        if batch == model_batch:
+        if batch == model_batch or self.supports_batching:
             return self.infer_impl(inputs)
         if model_batch != 1:
             raise DataError(f"{self.path} takes a batch of {model_batch}, got {batch}")

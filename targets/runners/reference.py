@@ -14,11 +14,23 @@ from targets.runners.base import BaseRunner, IOSpec
 class ReferenceRunner(BaseRunner):
     runtime_name = "reference"
 
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel) -> ReferenceRunner:
+        """An active runner over a model already in memory (the converter validates with it)."""
+        runner = cls(loaded.path)
+        runner._use(loaded)
+        runner.is_active = True
+        return runner
+
     def activate_impl(self) -> None:
-        self._loaded: LoadedModel = load_model(self.path)
-        signature = self._loaded.signature
+        self._use(load_model(self.path))
+
+    def _use(self, loaded: LoadedModel) -> None:
+        self._loaded: LoadedModel = loaded
+        signature = loaded.signature
         self.inputs = [IOSpec(t.name, tuple(1 if d is None else d for d in t.shape), np.dtype(t.dtype)) for t in signature.inputs]
         self.outputs = [IOSpec(t.name, tuple(1 if d is None else d for d in t.shape), np.dtype(t.dtype)) for t in signature.outputs]
+        self.supports_batching = all(t.shape and t.shape[0] is None for t in signature.inputs)
         if any(d is None for t in signature.inputs for d in t.shape[1:]):
             # The base class checks per-sample shapes; a dynamic dimension accepts any size.
             self.inputs = [IOSpec(t.name, tuple(t.shape), np.dtype(t.dtype)) for t in signature.inputs]  # type: ignore[arg-type]

@@ -28,7 +28,8 @@ readonly WHEELS=(numpy ai-edge-litert==2.3.0 onnxruntime==1.32.0)
 readonly SITE_IN_ROOT=/opt/edge-sdk/site
 
 readonly CACHE_DIR=${EDGE_SDK_CACHE:-$HOME/.cache/edge-sdk}
-readonly ROOT=$(realpath -m "${EDGE_SDK_AARCH64_ROOT:-$CACHE_DIR/aarch64-rootfs}")
+ROOT=$(realpath -m "${EDGE_SDK_AARCH64_ROOT:-$CACHE_DIR/aarch64-rootfs}")
+readonly ROOT
 readonly TARBALL=$CACHE_DIR/aarch64-rootfs.tar.gz
 # A rootfs or tarball whose recipe differs from this one (other packages, other wheels) is rebuilt.
 readonly RECIPE="format=1 suite=$SUITE python=$DEVICE_PYTHON_VERSION debs=$DEB_PACKAGES wheels=${WHEELS[*]}"
@@ -87,16 +88,16 @@ ensure_binfmt() {
 }
 
 debian_mirror() {
-    local mirror=""
-    if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
-        mirror=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' \
-            /etc/apt/sources.list.d/debian.sources)
+    local deb822=/etc/apt/sources.list.d/debian.sources one_line=/etc/apt/sources.list mirror=""
+    if [[ -f "$deb822" ]]; then
+        mirror=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i !~ /security/) { print $i; exit } }' "$deb822")
     fi
-    if [[ -z "$mirror" && -f /etc/apt/sources.list ]]; then
-        mirror=$(awk '$1 == "deb" && $0 !~ /security/ { for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' \
-            /etc/apt/sources.list)
+    if [[ -z "$mirror" && -f "$one_line" ]]; then
+        # "deb [options] URI suite components": the URI is the first field with a scheme.
+        mirror=$(awk '$1 == "deb" && !/security/ {
+            for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) { print $i; exit } }' "$one_line")
     fi
-    [[ -n "$mirror" ]] || cannot_build "no Debian mirror found in /etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list"
+    [[ -n "$mirror" ]] || cannot_build "no Debian mirror found in $deb822 or $one_line"
     printf '%s\n' "$mirror"
 }
 
@@ -182,4 +183,5 @@ main() {
     printf '%s\n' "$ROOT"
 }
 
-main "$@"
+# On one line so bash has read the whole script before it runs: editing it mid-build cannot derail the build.
+main "$@"; exit

@@ -66,7 +66,7 @@ ensure_mounts
 
 # The inner shell changes to $HOME first, so relative paths from scp, sftp and rsync land in /tmp as they
 # would in a home folder. A command line from ssh is evaluated by the shell, as sshd would; arguments given
-# here are passed as they are, unquoted by nobody.
+# here are passed on as they are, with no shell parsing.
 if [[ -n "${SSH_ORIGINAL_COMMAND:-}" ]]; then
     set -- /bin/sh -c 'cd "$HOME" && eval "$1"' enter.sh "$SSH_ORIGINAL_COMMAND"
 elif [[ $# -gt 0 ]]; then

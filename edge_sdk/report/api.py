@@ -1,0 +1,63 @@
+"""The report API: results files in, one HTML or Markdown document out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from edge_sdk.errors import UsageError
+from edge_sdk.fileio import check_can_write, write_bytes_atomic
+from edge_sdk.report.model import build_model
+from edge_sdk.report.warnings import WarningPolicy, report_warnings
+from edge_sdk.results import load_results
+
+REPORT_FORMATS = {"html": (".html", ".htm"), "md": (".md", ".markdown")}
+
+
+def report_format_for(output: Path | None, fmt: str | None) -> str:
+    """The format asked for by `fmt`, else by the output's suffix; a contradiction is a UsageError."""
+    by_suffix = next((name for name, suffixes in REPORT_FORMATS.items() if output and output.suffix.lower() in suffixes), None)
+    if fmt is not None:
+        if fmt not in REPORT_FORMATS:
+            raise UsageError(f"--format {fmt} is not a report format", fix=f"use one of {', '.join(REPORT_FORMATS)}")
+        if by_suffix and by_suffix != fmt:
+            raise UsageError(f"--format {fmt} contradicts the output name {output}", fix=f"name the output *{REPORT_FORMATS[fmt][0]} or drop --format")
+        return fmt
+    if output is None:
+        return "html"
+    if by_suffix is None:
+        raise UsageError(f"cannot tell the report format from {output}", fix="name it .html or .md, or pass --format html|md")
+    return by_suffix
+
+
+def render_report(results_paths: Sequence[Path], fmt: str = "html", policy: WarningPolicy | None = None) -> str:
+    """Render one report over every results file (each is validated against the results schema on load)."""
+    if not results_paths:
+        raise UsageError("no results files to report on", fix="give one or more files written by `edge-sdk bench -o`")
+    if fmt not in REPORT_FORMATS:
+        raise UsageError(f"report format {fmt!r} is not one of {', '.join(REPORT_FORMATS)}")
+    paths = [Path(path) for path in results_paths]
+    model = build_model([load_results(path) for path in paths], paths)
+    warnings = report_warnings(model.rows, policy or WarningPolicy())
+    if fmt == "md":
+        from edge_sdk.report.markdown import render_markdown
+
+        return render_markdown(model, warnings)
+    from edge_sdk.report.html import render_html
+
+    return render_html(model, warnings)
+
+
+def write_report(
+    results_paths: Sequence[Path],
+    output: Path,
+    fmt: str | None = None,
+    policy: WarningPolicy | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Render and write a report atomically; refuses to replace an existing report without `overwrite`."""
+    output = Path(output)
+    fmt = report_format_for(output, fmt)
+    check_can_write(output, overwrite, "report")
+    write_bytes_atomic(output, render_report(results_paths, fmt, policy).encode("utf-8"))
+    return output

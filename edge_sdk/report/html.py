@@ -1,0 +1,112 @@
+"""The self-contained HTML report: inline CSS, inline SVG plots, no script, no external resource.
+
+Every string that comes from a results file (names, paths, errors, hostnames) goes through `html.escape`.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from edge_sdk.report import plots
+from edge_sdk.report.columns import COLUMNS
+from edge_sdk.report.model import ReportModel, TargetGroup
+from edge_sdk.report.warnings import ReportWarning
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 2rem auto; max-width: 1400px;
+       padding: 0 1rem; color: #1b1f24; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #d0d7de; padding-bottom: 0.2rem; }
+.meta { color: #57606a; font-size: 0.9rem; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; font-size: 0.8rem; margin: 0.8rem 0; }
+th, td { border: 1px solid #d0d7de; padding: 0.25rem 0.4rem; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+table.results th { vertical-align: bottom; }
+th[title] { text-decoration: underline dotted; cursor: help; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.failed td { background: #fff1f0; }
+tr.pareto td:first-child { font-weight: 600; }
+table.provenance th { width: 11rem; }
+table.provenance td { word-break: break-word; }
+.plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(460px, 1fr)); gap: 1rem; }
+figure { margin: 0; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5rem; background: #fff; }
+svg.plot { width: 100%; height: auto; display: block; }
+ul.warnings li { margin: 0.3rem 0; }
+.warning-kind { display: inline-block; min-width: 5.5rem; font-weight: 600; color: #9a6700; }
+.warning-kind.failed, .warning-kind.budget { color: #cf222e; }
+.ok { color: #1a7f37; }
+dl.legend { font-size: 0.85rem; display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 1rem; }
+dl.legend dt { font-weight: 600; } dl.legend dd { margin: 0; }
+"""
+
+
+def render_html(model: ReportModel, warnings: list[ReportWarning], title: str = "edge-sdk benchmark report") -> str:
+    """The whole report as one HTML document."""
+    sources = ", ".join(escape(str(source)) for source in model.sources)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        # No script and no resource from anywhere: the page renders the same offline and cannot run injected code.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">",
+        f"<title>{escape(title)}</title>",
+        f"<style>{_CSS}</style>",
+        "</head><body>",
+        f"<h1>{escape(title)}</h1>",
+        f'<p class="meta">Rendered {escape(model.generated_at)} from {sources}. Figures are as measured by <code>edge-sdk bench</code>; '
+        "the report derives only size ratios and the Pareto front.</p>",
+        _warnings_section(warnings),
+    ]
+    for group in model.targets:
+        parts.append(_target_section(group))
+    parts.append(_legend())
+    parts.append(_provenance_section(model))
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _warnings_section(warnings: list[ReportWarning]) -> str:
+    if not warnings:
+        return '<section id="warnings"><h2>Warnings</h2><p class="ok">No warnings.</p></section>'
+    items = "\n".join(
+        f'<li><span class="warning-kind {escape(w.kind)}">{escape(w.kind)}</span> <strong>{escape(w.subject)}</strong>: {escape(w.message)}</li>'
+        for w in warnings
+    )
+    return f'<section id="warnings"><h2>Warnings ({len(warnings)})</h2><ul class="warnings">\n{items}\n</ul></section>'
+
+
+def _target_section(group: TargetGroup) -> str:
+    header = "".join(f'<th title="{escape(c.help)}">{escape(c.header)}</th>' if c.help else f"<th>{escape(c.header)}</th>" for c in COLUMNS)
+    body = []
+    for row in group.rows:
+        if not row.ok:
+            error = (row.error or "").splitlines()[0] if row.error else "failed"
+            cells = f"<td>{escape(row.label)}</td><td colspan=\"{len(COLUMNS) - 1}\">FAILED: {escape(error)}</td>"
+            body.append(f'<tr class="failed">{cells}</tr>')
+            continue
+        cells = "".join(f'<td class="num">{escape(c.cell(row))}</td>' if c.numeric else f"<td>{escape(c.cell(row))}</td>" for c in COLUMNS)
+        body.append(f'<tr class="{"pareto" if row.pareto else ""}">{cells}</tr>')
+    figures = [
+        ("latency-accuracy", plots.latency_accuracy_svg(group.rows)),
+        ("size", plots.size_svg(group.rows)),
+        ("latency-distribution", plots.latency_distribution_svg(group.rows)),
+    ]
+    figure_html = "\n".join(f'<figure class="{name}">{svg}</figure>' for name, svg in figures if svg)
+    return (
+        f'<section class="target"><h2>Target: {escape(group.name)}</h2>'
+        f'<div class="table-wrap"><table class="results"><thead><tr>{header}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table></div>"
+        f'<div class="plots">\n{figure_html}\n</div></section>'
+    )
+
+
+def _legend() -> str:
+    entries = "".join(f"<dt>{escape(c.header)}</dt><dd>{escape(c.help)}</dd>" for c in COLUMNS if c.help)
+    return f'<section id="columns"><h2>Columns</h2><dl class="legend">{entries}</dl></section>'
+
+
+def _provenance_section(model: ReportModel) -> str:
+    blocks = []
+    for source, items in model.provenance:
+        rows = "".join(f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>" for label, value in items)
+        blocks.append(f'<h3>{escape(source)}</h3><table class="provenance"><tbody>{rows}</tbody></table>')
+    return '<section id="provenance"><h2>Provenance</h2>' + "\n".join(blocks) + "</section>"

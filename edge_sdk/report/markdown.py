@@ -1,0 +1,67 @@
+"""The Markdown report, for READMEs and pull requests: the same tables, warnings and provenance as the HTML
+report, without the plots (the HTML report has them)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+from edge_sdk.report.columns import COLUMNS
+from edge_sdk.report.model import ReportModel, TargetGroup
+from edge_sdk.report.warnings import ReportWarning
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
+
+
+def md_escape(text: str) -> str:
+    """Text from a results file as literal Markdown: no HTML (escaped), no emphasis, links or table breaks."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False)).replace("\n", " ")
+
+
+def md_table(header: list[str], rows: list[list[str]], numeric: list[bool] | None = None) -> str:
+    """A GitHub-flavoured Markdown table; cells must already be escaped."""
+    numeric = numeric or [False] * len(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(model: ReportModel, warnings: list[ReportWarning], title: str = "edge-sdk benchmark report") -> str:
+    """The whole report as one Markdown document."""
+    sources = ", ".join(md_escape(str(source)) for source in model.sources)
+    parts = [
+        f"# {md_escape(title)}",
+        f"Rendered {md_escape(model.generated_at)} from {sources}. Figures are as measured by `edge-sdk bench`; "
+        "the report derives only size ratios and the Pareto front. Plots are in the HTML report.",
+        _warnings(warnings),
+    ]
+    parts += [_target(group) for group in model.targets]
+    parts.append("## Columns\n\n" + "\n".join(f"- **{md_escape(c.header)}**: {md_escape(c.help)}" for c in COLUMNS if c.help))
+    parts.append(_provenance(model))
+    return "\n\n".join(parts) + "\n"
+
+
+def _warnings(warnings: list[ReportWarning]) -> str:
+    if not warnings:
+        return "## Warnings\n\nNo warnings."
+    items = "\n".join(f"- **{md_escape(w.kind)}** {md_escape(w.subject)}: {md_escape(w.message)}" for w in warnings)
+    return f"## Warnings ({len(warnings)})\n\n{items}"
+
+
+def _target(group: TargetGroup) -> str:
+    rows = []
+    for row in group.rows:
+        if row.ok:
+            rows.append([md_escape(column.cell(row)) for column in COLUMNS])
+        else:
+            error = (row.error or "failed").splitlines()[0]
+            rows.append([md_escape(row.label), f"FAILED: {md_escape(error)}"] + [""] * (len(COLUMNS) - 2))
+    table = md_table([md_escape(c.header) for c in COLUMNS], rows, [c.numeric for c in COLUMNS])
+    return f"## Target: {md_escape(group.name)}\n\n{table}"
+
+
+def _provenance(model: ReportModel) -> str:
+    blocks = ["## Provenance"]
+    for source, items in model.provenance:
+        blocks.append(f"### {md_escape(source)}\n\n" + md_table(["item", "value"], [[md_escape(k), md_escape(v)] for k, v in items]))
+    return "\n\n".join(blocks)

@@ -1,0 +1,128 @@
+"""HTML and Markdown reports rendered from a real results file: tables, plots, warnings, provenance, escaping."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from edge_sdk.errors import OutputExistsError, UsageError
+from edge_sdk.report import WarningPolicy, render_report, write_report
+from edge_sdk.report.warnings import accuracy_half_width_points
+from tests.report.conftest import edited_copy
+
+INJECTION = "<script>alert(1)</script>.tflite"
+
+
+def test_html_report_has_the_table_plots_provenance_and_no_external_reference(results_json):
+    page = render_report([results_json], "html")
+    assert page.startswith("<!DOCTYPE html>")
+    table = re.search(r'<table class="results">.*?</table>', page, flags=re.S).group(0)
+    for header in ("format", "precision", "size KB", "x fp32", "load ms", "p50 ms", "p90 ms", "p99 ms", "runs/s", "peak MB", "top-1 %", "drop pts", "agree %", "SQNR dB"):
+        assert f">{header}</th>" in table
+    assert table.count("<tr") == 3  # header + fp32 + int8
+    assert "digits_fp32.tflite" in table and "digits_int8.tflite" in table
+    assert ">1.00</td>" in table  # the fp32 artifact against itself
+    assert page.count("<svg") == 3 and 'class="latency-accuracy"' in page and "Pareto front" in page
+    for section in ("Warnings", "Target: desktop", "Provenance"):
+        assert section in page
+    for item in ("machine", "runtime", "threads", "settings", "packages", "ai-edge-litert 2.3.0", "float reference"):
+        assert item in page
+    # Self-contained: nothing fetched, nothing run.
+    assert "http://" not in page and "https://" not in page and "<script" not in page.lower()
+    assert not re.search(r"""(src|href)=["'](?!#)""", page)
+    ids = re.findall(r'\sid="([^"]+)"', page)
+    assert len(ids) == len(set(ids)), "two plots share an SVG id"
+
+
+def test_markdown_report_has_the_same_table(results_json):
+    text = render_report([results_json], "md")
+    assert "| artifact | format | precision | size KB | x fp32 |" in text
+    assert "digits\\_fp32.tflite" in text and "## Provenance" in text and "<svg" not in text
+
+
+def test_user_input_is_escaped_everywhere(results_json, tmp_path):
+    def inject(document):
+        result = document["results"][1]
+        result["artifact"]["name"] = INJECTION
+        result["artifact"]["path"] = "/models/" + INJECTION
+        result["target"]["name"] = "<b>pi</b>"
+        result["environment"]["hostname"] = "<img src=x onerror=alert(2)>"
+
+    hostile = edited_copy(results_json, tmp_path / "hostile.json", inject)
+    page = render_report([hostile], "html")
+    assert "<script" not in page and "<img" not in page and "<b>pi</b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.tflite" in page
+    markdown = render_report([hostile], "md")
+    assert "<script>" not in markdown and "&lt;script&gt;alert(1)&lt;/script&gt;.tflite" in markdown
+
+
+def test_warnings_name_the_budget_the_noise_and_the_sample_count(results_json, tmp_path):
+    def degrade(document):
+        int8 = document["results"][1]
+        int8["reference"]["accuracy_drop_points"] = 2.5
+        latency = int8["timing"]["latency"]
+        latency["p99_ms"] = latency["p50_ms"] * 5
+
+    degraded = edited_copy(results_json, tmp_path / "degraded.json", degrade)
+    text = render_report([degraded], "md", WarningPolicy(max_drop_points=1.0))
+    assert "**budget** digits\\_int8.tflite on desktop: accuracy drop 2.50 points vs the float reference is above the budget of 1 points" in text
+    assert "**noise** digits\\_int8.tflite on desktop: noisy timings over 60 runs: p99/p50 = 5.0" in text
+    # 450 test digits at ~97 % resolve accuracy to about ±1.6 points: more than 1 point.
+    assert "on 450 samples is known to ±" in text
+    assert "**budget**" not in render_report([degraded], "md", WarningPolicy(max_drop_points=3.0))
+
+
+def test_wilson_half_width():
+    assert accuracy_half_width_points(0.5, 100) == pytest.approx(9.6, abs=0.1)
+    assert accuracy_half_width_points(1.0, 20) > 5  # 20/20 is not "exactly 100 %"
+    assert accuracy_half_width_points(0.97, 10_000) < 0.4
+
+
+def test_failed_results_are_shown_and_warned(results_json, tmp_path):
+    def fail(document):
+        document["results"][1].update(status="error", error="the runtime failed to run x.tflite: boom", timing=None, accuracy=None, memory=None, reference=None)
+
+    failed = edited_copy(results_json, tmp_path / "failed.json", fail)
+    page = render_report([failed], "html")
+    assert "FAILED: the runtime failed to run x.tflite: boom" in page and "the benchmark failed" in page
+
+
+def test_write_report_by_suffix_atomically_and_never_over_an_existing_one(results_json, tmp_path):
+    html_path = write_report([results_json], tmp_path / "report.html")
+    md_path = write_report([results_json], tmp_path / "report.md")
+    assert html_path.read_text().startswith("<!DOCTYPE html>") and md_path.read_text().startswith("# edge-sdk")
+    before = html_path.read_text()
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        write_report([results_json], html_path)
+    assert html_path.read_text() == before
+    write_report([results_json], html_path, overwrite=True)
+    with pytest.raises(UsageError, match="cannot tell the report format"):
+        write_report([results_json], tmp_path / "report.txt")
+    with pytest.raises(UsageError, match="contradicts"):
+        write_report([results_json], tmp_path / "other.html", fmt="md")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.md"]  # no temporary files left
+
+
+def test_two_results_files_render_in_one_report(results_json):
+    page = render_report([results_json, results_json], "html")
+    assert "digits_int8.tflite [results.json]" in page and page.count("<h3>") == 2
+
+
+def test_cli_report_and_import_boundary(results_json, tmp_path):
+    output = tmp_path / "r.md"
+    run = subprocess.run([sys.executable, "-m", "edge_sdk", "report", str(results_json), "-o", str(output), "--max-drop", "0.5"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"report: {output}" in run.stdout and output.exists()
+    again = subprocess.run([sys.executable, "-m", "edge_sdk", "report", str(results_json), "-o", str(output)], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 8 and "already exists" in again.stderr
+    # Importing the report package loads neither matplotlib nor a framework; rendering Markdown does not either.
+    probe = (
+        "import sys; from edge_sdk.report import render_report; render_report([sys.argv[1]], 'md'); "
+        "print(sorted(m for m in ('matplotlib', 'tensorflow', 'torch', 'onnxruntime') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe, str(results_json)], capture_output=True, text=True, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
