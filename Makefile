@@ -7,7 +7,7 @@ CONSTRAINTS := requirements/constraints.txt
 EXTRAS ?= all,dev
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: install demo test test-fast typecheck bench clean
+.PHONY: install demo test test-fast typecheck typecheck-tensorrt bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,16 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) examples/digits_demo.py --out demo-output
 
-test: $(STAMP)
+# mypy against tensorrt-stubs: the only check the TensorRT path gets without TensorRT (tools/typecheck_tensorrt.py).
+TRT_STUBS := $(VENV)/tensorrt-stubs
+$(TRT_STUBS)/.installed: requirements/tensorrt-stubs.txt $(STAMP)
+	$(PIP) install --quiet --no-deps --target $(TRT_STUBS) -r requirements/tensorrt-stubs.txt
+	touch $@
+
+typecheck-tensorrt: $(TRT_STUBS)/.installed
+	$(PY) tools/typecheck_tensorrt.py
+
+test: $(STAMP) typecheck-tensorrt
 	bash tools/setup_test_env.sh
 	$(PY) -m pytest -q tests
 
