@@ -8,3 +8,16 @@ if [ ! -x /usr/bin/chromium ]; then
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 fi
+
+# ssh transport tests (marker ssh) and the aarch64 device stand-in (marker aarch64, tests/aarch64_fixture.py):
+# a real sshd/ssh/scp, qemu-user for arm64 binaries, debootstrap for the rootfs. tools/aarch64/build_rootfs.sh
+# installs the same list when it builds; installing here too lets the ssh-only tests run without a rootfs.
+ssh_packages=(openssh-server openssh-client qemu-user-static binfmt-support debootstrap rsync)
+missing_ssh_packages=()
+for package in "${ssh_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing_ssh_packages+=("$package")
+done
+if [ ${#missing_ssh_packages[@]} -gt 0 ]; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_ssh_packages[@]}"
+fi

@@ -1,0 +1,176 @@
+"""The slim on-device runner: `python -m edge_sdk.runner MODEL --inputs INPUTS.npz --output RESULT.json`.
+
+It loads a model with exactly one runtime (ai-edge-litert / tflite-runtime for .tflite, onnxruntime for .onnx),
+runs every sample of INPUTS.npz once (already preprocessed by the host, arrays named after the data's inputs),
+times `--runs` calls after `--warmup`, and writes a results document in the same schema as `edge-sdk bench`,
+with the device description (edge_sdk.device_info). `--outputs OUTPUTS.npz` also saves the primary output of
+every sample, so the host computes accuracy and fidelity exactly as a local bench does.
+
+Imports numpy, the standard library, the light edge_sdk modules and one runtime: never TensorFlow, torch or a
+converter (tests/test_runner_entry.py checks it). `--check-runtime NAME` only imports the runtime and prints its
+version as JSON (exit 5 when it is missing), which the host runs before pushing a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from edge_sdk.errors import EdgeSdkError, MissingDependencyError, UsageError
+
+RUNTIME_CHOICES = ("litert", "onnxruntime")
+OUTPUTS_KEY = "outputs"
+
+
+def check_runtime(runtime: str) -> dict[str, Any]:
+    """Import `runtime` and return its package and version; MissingDependencyError when it is absent."""
+    import platform
+
+    try:
+        import numpy
+    except ImportError as error:
+        raise MissingDependencyError(f"numpy not installed: {error}", fix="pip install 'edge-sdk[pi]'") from error
+    if runtime == "litert":
+        from targets.runners.litert import import_tflite_runtime
+
+        _, package, version = import_tflite_runtime()
+    elif runtime == "onnxruntime":
+        from targets.runners.onnxruntime import import_onnxruntime
+
+        package, version = "onnxruntime", import_onnxruntime().__version__
+    else:
+        raise UsageError(f"--check-runtime {runtime!r} must be one of {', '.join(RUNTIME_CHOICES)}")
+    return {"runtime": runtime, "package": package, "version": version, "numpy": numpy.__version__,
+            "python": platform.python_version(), "architecture": platform.machine()}
+
+
+def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str | None = None, outputs: Path | None = None) -> Any:
+    """Evaluate and time `model` on the preprocessed samples in `inputs`; returns a BenchResult.
+
+    `settings` is an edge_sdk.bench.BenchSettings (max_samples is ignored: the host chose the samples).
+    """
+    import numpy as np
+
+    from edge_sdk.artifact import load_artifact
+    from edge_sdk.bench import BenchSettings, _describe_artifact, evaluate, time_runs
+    from edge_sdk.data import Dataset, PreprocessSpec
+    from edge_sdk.device_info import describe_device
+    from edge_sdk.environment import reset_peak_rss, rss_bytes
+    from edge_sdk.progress import Progress
+    from edge_sdk.results import BenchResult
+    from edge_sdk import metrics
+    from targets.runners import runner_class, runner_for
+
+    settings = settings or BenchSettings()
+    artifact = load_artifact(Path(model))
+    dataset = Dataset(Path(inputs), PreprocessSpec(dtype=_stored_dtype(Path(inputs))))
+    runner = runner_class(runtime)(Path(model), settings.runner) if runtime else runner_for(Path(model), settings.runner)
+    progress = Progress(enabled=False)
+    reset_peak_rss()
+    rss_before, _ = rss_bytes()
+    with runner:
+        evaluation = evaluate(runner, dataset, None, progress, f"evaluate {Path(model).name}")
+        latencies_ms = time_runs(runner, dataset, settings, progress, Path(model).name)
+        description = runner.describe()
+        io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
+    _, peak_rss = rss_bytes()
+    if outputs is not None:
+        np.savez(outputs, **{OUTPUTS_KEY: evaluation.outputs})
+    return BenchResult(
+        artifact=_describe_artifact(Path(model), artifact.manifest, io),
+        target={"name": settings.target, "transport": "local", "host": None},
+        data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
+        settings={**settings.to_dict(), "runtime": description},
+        environment=describe_device(),
+        timing={
+            "load_ms": (runner.load_time_s or 0.0) * 1000.0,
+            "first_inference_ms": evaluation.first_inference_ms,
+            "latency": metrics.latency_stats(latencies_ms),
+            "latencies_ms": [round(value, 6) for value in latencies_ms],
+        },
+        memory={"peak_rss_bytes": peak_rss, "rss_increase_bytes": max(0, peak_rss - rss_before)},
+    )
+
+
+def _stored_dtype(path: Path) -> str:
+    """The dtype the host stored the inputs in, so the identity preprocessing keeps it."""
+    import zipfile
+
+    from numpy.lib import format as npy_format
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            first = sorted(name for name in archive.namelist() if name.endswith(".npy"))[0]
+            with archive.open(first) as handle:
+                version = npy_format.read_magic(handle)
+                read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+                return str(read_header(handle)[2])
+    except (OSError, zipfile.BadZipFile, IndexError, ValueError):
+        return "float32"  # Dataset reports the real problem with the file
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m edge_sdk.runner", description="Run one model on preprocessed inputs and write a results JSON.")
+    parser.add_argument("model", type=Path, nargs="?", help=".tflite or .onnx model")
+    parser.add_argument("--inputs", type=Path, help="preprocessed samples (.npz, one array per model input)")
+    parser.add_argument("--output", type=Path, help="results JSON to write")
+    parser.add_argument("--outputs", type=Path, help="also save every sample's primary output here (.npz)")
+    parser.add_argument("--runtime", choices=RUNTIME_CHOICES, help="runtime to use (default: from the model file)")
+    parser.add_argument("--check-runtime", choices=RUNTIME_CHOICES, help="only check that this runtime imports; print its version")
+    add_settings_args(parser)
+    return parser
+
+
+def add_settings_args(parser: argparse.ArgumentParser) -> None:
+    """Measurement flags shared by the runner and `edge-sdk run`."""
+    parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--no-xnnpack", action="store_true", help="TFLite: disable the XNNPACK delegate")
+    parser.add_argument("--kernels", choices=["default", "reference"], default="default")
+    parser.add_argument("--reset-state", action="store_true")
+    parser.add_argument("--providers", help="ONNX Runtime execution providers in order, e.g. CUDA,CPU")
+    parser.add_argument("--graph-optimization", choices=["disable", "basic", "extended", "all"], default="all")
+    parser.add_argument("--target", default="desktop", help="target name recorded in the result")
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    from edge_sdk.bench import BenchSettings
+    from targets.runners.base import RunnerOptions
+
+    providers = [part.strip() for part in (args.providers or "").split(",") if part.strip()]
+    return BenchSettings(
+        runs=args.runs, warmup=args.warmup, target=args.target,
+        runner=RunnerOptions(threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
+                             providers=providers, graph_optimization=args.graph_optimization),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.check_runtime:
+            print(json.dumps(check_runtime(args.check_runtime)))
+            return 0
+        if args.model is None or args.inputs is None or args.output is None:
+            raise UsageError("the runner needs MODEL, --inputs and --output", fix="python -m edge_sdk.runner model.tflite --inputs in.npz --output result.json")
+        from edge_sdk.fileio import write_json_atomic
+        from edge_sdk.results import results_document
+
+        result = run_model(args.model, args.inputs, settings=settings_from_args(args), runtime=args.runtime, outputs=args.outputs)
+        write_json_atomic(args.output, results_document([result]))
+        return 0
+    except MissingDependencyError as error:
+        print(json.dumps({"error": error.message, "fix": error.fix}))
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except EdgeSdkError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
