@@ -21,6 +21,7 @@ import numpy as np
 from edge_sdk import metrics
 from edge_sdk._lazy import require
 from edge_sdk.artifact import MANIFEST_VERSION, Artifact, manifest_path_for
+from edge_sdk.compression.weights import weight_statistics_of_model
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import package_versions
 from edge_sdk.errors import ConversionError, UsageError
@@ -315,6 +316,8 @@ def _manifest(source: Any, kind: str, loaded: Any, float_model: Any, artifact_mo
             "exclude_nodes": options.exclude_nodes, "exclude_op_types": options.exclude_op_types,
         } if quantized else None,
         "calibration": {"path": str(calibration.path), "sha256": sha256_of(calibration.path), "samples": calibration_used, "seed": options.seed, "method": options.calibration_method} if calibration and calibration_used else None,
+        # The float graph holds the source's weights for every source kind (Keras, torch, ONNX).
+        "weights": weight_statistics_of_model(float_model, workdir),
         "ops": dict(sorted(op_counts.items())),
         "op_count": len(artifact_model.graph.node),
         "integer_op_share": quantized_node_share(artifact_model),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from edge_sdk._lazy import require
 from edge_sdk.artifact import Artifact, MANIFEST_VERSION, manifest_path_for
+from edge_sdk.compression.weights import source_weight_statistics
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import package_versions
 from edge_sdk.errors import ConversionError, DataError, UsageError
@@ -45,10 +46,16 @@ class TFLiteOptions:
     validation_samples: int = 100
     # int8: allow float kernels where an op has no int8 kernel (else the conversion fails).
     allow_float_fallback: bool = False
+    # Selective quantization (edge-sdk debug --max-drop): layers (output tensor names) and op types kept in
+    # float through QuantizationDebugger's denylists; such models keep float inputs and outputs.
+    float_nodes: list[str] = field(default_factory=list)
+    float_ops: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise UsageError(f"--quant {self.mode!r} is not a TFLite mode; choose one of {', '.join(MODES)}")
+        if (self.float_nodes or self.float_ops) and self.mode not in CALIBRATED_MODES:
+            raise UsageError(f"float nodes / ops apply to calibrated modes ({', '.join(CALIBRATED_MODES)}), not --quant {self.mode}")
 
 
 def convert(
@@ -69,12 +76,9 @@ def convert(
     check_can_write(manifest_path_for(output), overwrite, "manifest")
     loaded = load_model(Path(model_path))
     shapes = resolve_input_shapes(loaded.signature, options.input_shapes, Path(model_path))
-    if options.mode in CALIBRATED_MODES and calibration is None:
-        why = ""
-        if loaded.quantization_aware:
-            # TF 2.21 does not detect tf_keras QAT graphs: it calibrates them like any other (issue #6).
-            why = " (also for this quantization-aware model: TensorFlow 2.21's converter calibrates QAT models too)"
-        raise UsageError(f"--quant {options.mode} needs calibration data{why}", fix="pass --calib DATA (.npz, .npy or an image folder)")
+    learned_ranges = options.mode == "int8" and loaded.quantization_aware
+    if options.mode in CALIBRATED_MODES and calibration is None and not learned_ranges:
+        raise UsageError(f"--quant {options.mode} needs calibration data", fix="pass --calib DATA (.npz, .npy or an image folder)")
     binding = InputBinding.bind(calibration, [(name, tuple(shape[1:])) for name, shape in shapes]) if calibration else None
 
     tf = require("tensorflow", "TFLite conversion")
@@ -83,7 +87,12 @@ def convert(
     calibration_used = _configure(tf, converter, options, loaded, calibration, binding, progress)
     progress.message(f"converting {model_path} to TFLite {options.mode} ...")
     try:
-        flatbuffer = converter.convert()
+        if options.float_nodes or options.float_ops:
+            from edge_sdk.debug.tflite import selective_quantize
+
+            flatbuffer = selective_quantize(tf, converter, options.float_nodes, options.float_ops)
+        else:
+            flatbuffer = converter.convert()
     except (ValueError, RuntimeError, TypeError, tf.errors.OpError) as error:
         raise ConversionError(f"TFLite conversion of {model_path} ({options.mode}) failed: {error}", fix=_conversion_fix(options)) from error
     except Exception as error:  # noqa: BLE001 - TF's ConverterError derives from Exception directly
@@ -93,6 +102,11 @@ def convert(
     conversion_seconds = time.perf_counter() - started
     analysis = analyze_tflite(flatbuffer, str(output))
     check_weights_present(analysis, loaded, Path(model_path))
+    if learned_ranges and analysis["integer_op_share"] < 1.0 and not options.allow_float_fallback:
+        raise ConversionError(
+            f"the quantization-aware model {model_path} did not convert to full int8 ({100 * analysis['integer_op_share']:.0f}% of compute ops in integer)",
+            fix="quantize every layer with tfmot (quantize_model), or pass --allow-float-fallback",
+        )
 
     with atomic_path(output) as tmp:
         tmp.write_bytes(flatbuffer)
@@ -128,6 +142,15 @@ def _configure(tf: Any, converter: Any, options: TFLiteOptions, loaded: LoadedMo
         converter.target_spec.supported_types = [tf.float16]
         return 0
     if mode == "dynamic":
+        return 0
+    if mode == "int8" and loaded.quantization_aware:
+        # A QAT model carries its ranges in FakeQuant ops: convert with those, never calibrate (issue #6).
+        # TF 2.21 checks for a representative dataset *before* it looks at the graph whenever supported_ops is
+        # TFLITE_BUILTINS_INT8 (QuantizationMode built with graph_def=None in _save_conversion_params_metric), and
+        # with a representative dataset it re-calibrates QAT graphs. With supported_ops left at its default, the
+        # later check sees the FakeQuant ops and converts to integer kernels; `convert` then requires 100% integer.
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
         return 0
     indices = calibration.subset(options.calibration_samples, options.seed) if calibration else None
     count = 0
@@ -218,6 +241,8 @@ def _manifest(source: Path, loaded: LoadedModel, options: TFLiteOptions, analysi
         "io": analysis["io"],
         "preprocess": spec.to_dict() if spec else None,
         "calibration": {"path": str(calibration.path), "sha256": sha256_of(calibration.path), "samples": calibration_used, "seed": options.seed} if calibration and calibration_used else None,
+        "quantization_ranges": _quantization_ranges(options, loaded, calibration_used),
+        "weights": source_weight_statistics(loaded),
         "ops": analysis["ops"],
         "op_count": analysis["op_count"],
         "integer_op_share": analysis["integer_op_share"],
@@ -229,6 +254,12 @@ def _manifest(source: Path, loaded: LoadedModel, options: TFLiteOptions, analysi
         "validation": validation,
         "toolchain": package_versions(("tensorflow", "keras", "tf-keras", "tensorflow-model-optimization", "ai-edge-litert", "numpy")),
     }
+
+
+def _quantization_ranges(options: TFLiteOptions, loaded: LoadedModel, calibration_used: int) -> str | None:
+    if options.mode not in CALIBRATED_MODES:
+        return None
+    return "learned (quantization-aware training)" if options.mode == "int8" and loaded.quantization_aware else f"calibrated on {calibration_used} samples"
 
 
 def _conversion_fix(options: TFLiteOptions) -> str:

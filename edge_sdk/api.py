@@ -31,6 +31,13 @@ def convert(
     calibration_method: str | None = None,
     exclude_nodes: list[str] | None = None,
     exclude_op_types: list[str] | None = None,
+    workspace_mb: int | None = None,
+    timing_cache: str | Path | None = None,
+    dla_core: int | None = None,
+    host: str | None = None,
+    fetch_engine: bool | None = None,
+    target: str | None = None,
+    float_nodes: list[str] | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> Artifact:
@@ -39,6 +46,10 @@ def convert(
     `model` is a file, or for `to="onnx"` also a PyTorch nn.Module or a `package.module:factory` spec.
     `per_channel`, `quant_types` (s8s8|u8s8), `calibration_method` (MinMax|Entropy|Percentile),
     `exclude_nodes` and `exclude_op_types` are ONNX Runtime quantization settings (`to="onnx"`).
+    `workspace_mb`, `timing_cache`, `dla_core`, `host` (ssh://user@jetson: build and cache there), `fetch_engine`
+    and `target` are TensorRT settings (`to="tensorrt"`, from an ONNX file).
+    `float_nodes` keeps layers in float (TFLite: output tensor names; ONNX: node names), as saved by
+    `edge_sdk.debug.fallback` (`edge-sdk convert --float-nodes-from fallback.json`).
     """
     from converters import converter_module
     from edge_sdk.errors import UsageError
@@ -55,6 +66,18 @@ def convert(
     given = {key: value for key, value in onnx_settings.items() if value is not None}
     if given and to != "onnx":
         raise UsageError(f"{', '.join(sorted(given))} apply to --to onnx only, not {to}")
+    tensorrt_settings = {
+        "workspace_mb": workspace_mb, "timing_cache": Path(timing_cache) if timing_cache else None, "dla_core": dla_core,
+        "host": host, "fetch_engine": fetch_engine, "target": target,
+    }
+    tensorrt_given = {key: value for key, value in tensorrt_settings.items() if value is not None}
+    if tensorrt_given and to != "tensorrt":
+        raise UsageError(f"{', '.join(sorted(tensorrt_given))} apply to --to tensorrt only, not {to}")
+    given.update(tensorrt_given)
+    if float_nodes and to == "onnx":
+        given["exclude_nodes"] = sorted(set(given.get("exclude_nodes") or []) | set(float_nodes))
+    elif float_nodes:
+        given["float_nodes"] = list(float_nodes)
     source = Path(model) if isinstance(model, (str, Path)) and not is_factory_spec(model) else model
     if not isinstance(source, Path) and to != "onnx":
         raise UsageError(f"a PyTorch model (nn.Module or module:factory spec) converts with --to onnx, not {to}")
@@ -97,3 +120,30 @@ def inspect_artifact(path: str | Path) -> dict[str, Any]:
     from edge_sdk.inspection import inspect_artifact as _inspect
 
     return _inspect(Path(path))
+
+
+def bench_on_devices(
+    artifacts: list[str | Path],
+    data: str | Path,
+    *,
+    target: str,
+    hosts: list[str],
+    reference: str | Path | None = None,
+    settings: BenchSettings | None = None,
+    device_options: Any = None,
+    preprocess: dict[str, Any] | None = None,
+    input_key: str | None = None,
+    label_key: str | None = None,
+    progress: Progress | None = None,
+) -> list[BenchResult]:
+    """Benchmark artifacts on devices of profile `target` (one result per host and artifact); see edge_sdk.remote."""
+    from edge_sdk.remote import bench_on_devices as run_remote
+    from targets.profiles import get_profile
+
+    settings = settings or BenchSettings()
+    profile = get_profile(target)
+    settings.target = profile.name
+    return run_remote(
+        [Path(a) for a in artifacts], Path(data), hosts=list(hosts), profile=profile, settings=settings, options=device_options,
+        reference=Path(reference) if reference else None, preprocess=preprocess, input_key=input_key, label_key=label_key, progress=progress,
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk import metrics
+from edge_sdk import latency, metrics, stats
 from edge_sdk.artifact import load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
@@ -33,6 +33,11 @@ class BenchSettings:
     seed: int = 0
     runner: RunnerOptions = field(default_factory=RunnerOptions)
     target: str = "desktop"
+    # Self-validating latency (edge_sdk.latency): set either to time adaptively instead of `runs` fixed runs.
+    latency_target: float | None = None  # wanted 95 % half-width of the median, as a fraction (0.01 = +-1 %)
+    time_budget_s: float | None = None
+    cold_start: bool = False  # also time process start to first result in a fresh process
+    max_drop_points: float | None = None  # accuracy gate: budget for the upper bound of the drop vs the reference
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -43,7 +48,14 @@ class BenchSettings:
             raise UsageError(f"--threads {self.runner.threads} must be at least 1")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"runs": self.runs, "warmup": self.warmup, "max_samples": self.max_samples, "seed": self.seed, "runner": self.runner.to_dict()}
+        return {
+            "runs": self.runs, "warmup": self.warmup, "max_samples": self.max_samples, "seed": self.seed, "runner": self.runner.to_dict(),
+            "latency_target": self.latency_target, "time_budget_s": self.time_budget_s, "cold_start": self.cold_start, "max_drop_points": self.max_drop_points,
+        }
+
+    @property
+    def adaptive_latency(self) -> bool:
+        return self.latency_target is not None or self.time_budget_s is not None
 
 
 @dataclass
@@ -133,7 +145,8 @@ def _bench_one(
     rss_before, _ = rss_bytes()
     with runner:
         evaluation = evaluate(runner, dataset, indices, progress, f"evaluate {path.name}")
-        latencies_ms = time_runs(runner, dataset, settings, progress, path.name)
+        stability = _timed_latency(runner, dataset, settings, progress, path.name)
+        latencies_ms = stability.latencies_ms
         runner_description = runner.describe()
         io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
     _, peak_rss = rss_bytes()
@@ -148,14 +161,42 @@ def _bench_one(
             "first_inference_ms": evaluation.first_inference_ms,
             "latency": metrics.latency_stats(latencies_ms),
             "latencies_ms": [round(value, 6) for value in latencies_ms],
+            "stability": stability.to_dict(),
+            "cold_start": _cold_start(path, runner, dataset, settings) if settings.cold_start else None,
         },
         memory={"peak_rss_bytes": peak_rss, "rss_increase_bytes": max(0, peak_rss - rss_before)},
-        accuracy=_accuracy(evaluation),
+        accuracy=_accuracy(evaluation, settings.seed),
     )
     if references is not None:
         reference_eval = references.outputs_for(dataset, indices)
-        result.reference = _compare_to_reference(references, reference_eval, evaluation)
+        result.reference = _compare_to_reference(references, reference_eval, evaluation, settings)
     return result
+
+
+def _timed_latency(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, progress: Progress, label: str) -> latency.LatencyMeasurement:
+    """Fixed `runs` (then judged for noise), or adaptive timing when a latency target or time budget is set."""
+    if not settings.adaptive_latency:
+        return latency.assess_fixed_runs(time_runs(runner, dataset, settings, progress, label), settings.warmup)
+    policy_settings = {"target_relative_half_width": settings.latency_target, "time_budget_s": settings.time_budget_s}
+    policy = latency.LatencyPolicy(**{key: value for key, value in policy_settings.items() if value is not None})
+    inputs = _first_inputs(runner, dataset)
+
+    def one_run() -> float:
+        _checked_infer(runner, inputs)
+        return (runner.inference_time_s or 0.0) * 1000.0
+
+    progress.message(f"timing {label} until the median is known to +-{100 * policy.target_relative_half_width:g} % (budget {policy.time_budget_s:g} s) ...")
+    return latency.measure_latency(one_run, policy)
+
+
+def _first_inputs(runner: BaseRunner, dataset: Dataset) -> dict[str, np.ndarray]:
+    binding = InputBinding.bind(dataset, [(spec.name, tuple(spec.shape[1:])) for spec in runner.inputs])
+    return binding.fit(next(iter(dataset.samples([0]))), str(dataset.path))
+
+
+def _cold_start(path: Path, runner: BaseRunner, dataset: Dataset, settings: BenchSettings) -> dict[str, Any]:
+    inputs = _first_inputs(runner, dataset)
+    return latency.cold_start_ms(path, {spec.name: inputs[spec.name] for spec in runner.inputs}, settings.runner.to_dict())
 
 
 def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, progress: Progress, label: str, batch_size: int = 64) -> _Evaluation:
@@ -218,27 +259,42 @@ def _checked_infer(runner: BaseRunner, inputs: dict[str, np.ndarray]) -> dict[st
         raise RuntimeFailure(f"the runtime failed to run {runner.path}: {error}", fix="check the artifact with `edge-sdk inspect`") from error
 
 
-def _accuracy(evaluation: _Evaluation) -> dict[str, Any] | None:
+def _top1_correct(evaluation: _Evaluation) -> np.ndarray | None:
+    outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
+    if evaluation.labels is None or outputs.shape[1] < 2:
+        return None
+    return np.argmax(outputs, axis=1) == evaluation.labels
+
+
+def _accuracy(evaluation: _Evaluation, seed: int = 0) -> dict[str, Any] | None:
     outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
     if evaluation.labels is None or outputs.shape[1] < 2:
         return None
     accuracy: dict[str, Any] = {"samples": int(outputs.shape[0]), "top1": metrics.topk_accuracy(outputs, evaluation.labels, 1)}
+    accuracy["top1_ci"] = stats.accuracy_interval(_top1_correct(evaluation), seed=seed).to_dict()  # type: ignore[arg-type]
     if outputs.shape[1] > 5:
         accuracy["top5"] = metrics.topk_accuracy(outputs, evaluation.labels, 5)
     return accuracy
 
 
-def _compare_to_reference(references: _ReferenceCache, reference: _Evaluation, evaluation: _Evaluation) -> dict[str, Any]:
+def _compare_to_reference(references: _ReferenceCache, reference: _Evaluation, evaluation: _Evaluation, settings: BenchSettings | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "path": str(references.path),
         "runtime": references.description,
         "fidelity": metrics.fidelity(evaluation.outputs, reference.outputs),
     }
-    reference_accuracy = _accuracy(reference)
-    artifact_accuracy = _accuracy(evaluation)
+    settings = settings or BenchSettings()
+    reference_accuracy = _accuracy(reference, settings.seed)
+    artifact_accuracy = _accuracy(evaluation, settings.seed)
     if reference_accuracy is not None and artifact_accuracy is not None:
         payload["accuracy"] = reference_accuracy
         payload["accuracy_drop_points"] = 100.0 * (reference_accuracy["top1"] - artifact_accuracy["top1"])
+        drop = stats.paired_drop_interval(_top1_correct(reference), _top1_correct(evaluation), seed=settings.seed)  # type: ignore[arg-type]
+        payload["accuracy_drop_ci_points"] = drop.to_dict()
+        if settings.max_drop_points is not None:
+            from edge_sdk.gate import gate_record
+
+            payload["gate"] = gate_record(drop, settings.max_drop_points, artifact_accuracy["top1"])
     return payload
 
 

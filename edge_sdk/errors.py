@@ -63,3 +63,9 @@ class OutputExistsError(EdgeSdkError):
     """An output file exists and would be overwritten."""
 
     exit_code = 8
+
+
+class DeviceError(EdgeSdkError):
+    """A device could not be reached, refused the connection or its host key, or was lost mid-run (ssh, adb)."""
+
+    exit_code = 11

@@ -86,6 +86,8 @@ def detect_model_kind(path: Path) -> str:
         return "keras"
     if suffix == ".onnx":
         return "onnx"
+    if suffix in (".engine", ".plan", ".trt"):
+        return "tensorrt"  # a serialized TensorRT engine: opaque bytes, checked by its manifest and TensorRT itself
     if suffix in (".pt2", ".pt", ".pth", ".ts"):
         # PyTorch: .pt2 is an ExportedProgram (torch.export.save), the others TorchScript (torch.jit.save).
         if not zipfile.is_zipfile(path):

@@ -20,12 +20,46 @@ def number(value: float | None, pattern: str, scale: float = 1.0) -> str:
     return pattern.format(value * scale)
 
 
+def milliseconds(value: float | None) -> str:
+    """A latency: three decimals, or three significant digits below 1 ms so a 10 us model does not read "0.010"."""
+    if value is None or math.isinf(value) or math.isnan(value) or abs(value) >= 1:
+        return number(value, "{:.3f}")
+    return number(value, "{:#.3g}")
+
+
+def with_interval(value: float | None, bounds: tuple[float, float] | None, pattern: str, bound_pattern: str, scale: float = 1.0) -> str:
+    """A figure followed by its 95 % interval, e.g. "97.78 [96.4, 99.1]"; the figure alone when none was recorded."""
+    text = number(value, pattern, scale)
+    if value is None or bounds is None:
+        return text
+    return f"{text} [{number(bounds[0], bound_pattern, scale)}, {number(bounds[1], bound_pattern, scale)}]"
+
+
+def gate_cell(row: ArtifactRow) -> str:
+    """The accuracy gate's verdict with the figures it rests on: the drop's 95 % upper bound against the budget."""
+    gate = row.gate
+    if not gate:
+        return "-"
+    figures = f"{gate['drop_upper_points']:.2f} {'≤' if gate['passed'] else '>'} {gate['max_drop_points']:g}"
+    return f"pass ({figures})" if gate["passed"] else f"FAIL ({figures})"
+
+
+def median_precision_cell(row: ArtifactRow) -> str:
+    """The median's 95 % interval half-width as a share of it, marked "noisy" when the run failed its check."""
+    stability = row.stability or {}
+    half_width = stability.get("median_relative_half_width")
+    text = "-" if half_width is None else f"±{number(half_width, '{:.2f}', 100)} %"
+    return f"{text} noisy" if row.noisy else text
+
+
 @dataclass(frozen=True)
 class Column:
     header: str
     cell: Callable[[ArtifactRow], str]
     numeric: bool = True
     help: str = ""
+    optional: bool = False  # left out of a table where no row has a value
+    css_class: Callable[[ArtifactRow], str] | None = None  # HTML only: a class for the cell, to colour a verdict
 
 
 COLUMNS: list[Column] = [
@@ -35,14 +69,32 @@ COLUMNS: list[Column] = [
     Column("size KB", lambda r: number(r.size_bytes, "{:,.1f}", 1 / 1024)),
     Column("x fp32", lambda r: number(r.size_ratio_to_float, "{:.2f}"), help="size divided by the size of the float (fp32) artifact"),
     Column("load ms", lambda r: number(r.load_ms, "{:.1f}")),
-    Column("p50 ms", lambda r: number(r.p50_ms, "{:.3f}")),
-    Column("p90 ms", lambda r: number(r.p90_ms, "{:.3f}")),
-    Column("p99 ms", lambda r: number(r.p99_ms, "{:.3f}")),
+    Column("p50 ms", lambda r: milliseconds(r.p50_ms)),
+    Column(
+        "p50 ±", median_precision_cell, css_class=lambda r: "noisy" if r.noisy else "",
+        help="half-width of the 95 % interval of the median latency, as a share of the median; 'noisy': the run failed its "
+        "stability check (median interval wider than the target, warm-up unsettled, or a very large tail; see Warnings)",
+    ),
+    Column("p90 ms", lambda r: milliseconds(r.p90_ms)),
+    Column("p99 ms", lambda r: milliseconds(r.p99_ms)),
     Column("runs/s", lambda r: number(r.throughput_per_s, "{:,.0f}"), help="throughput at the mean latency, one sample per run"),
     Column("peak MB", lambda r: number(r.peak_rss_bytes, "{:,.0f}", 1 / 2**20), help="peak resident memory of the benchmarking process"),
-    Column("top-1 %", lambda r: number(r.top1, "{:.2f}", 100)),
-    Column("drop pts", lambda r: number(r.drop_points, "{:+.2f}"), help="float reference top-1 minus artifact top-1, in points (positive = worse)"),
+    Column("top-1 %", lambda r: with_interval(r.top1, r.top1_ci, "{:.2f}", "{:.1f}", 100), help="top-1 accuracy [seeded bootstrap 95 % interval]"),
+    Column(
+        "drop pts", lambda r: with_interval(r.drop_points, r.drop_ci_points, "{:+.2f}", "{:+.2f}"),
+        help="float reference top-1 minus artifact top-1, in points (positive = worse) [paired bootstrap 95 % interval]",
+    ),
+    Column(
+        "gate", gate_cell, numeric=False, optional=True, css_class=lambda r: "" if not r.gate else ("pass" if r.gate["passed"] else "fail"),
+        help="accuracy gate (--max-drop, accuracy_budget): passes when the drop's 95 % upper bound is within the budget; (upper bound vs budget, points)",
+    ),
     Column("agree %", lambda r: number(r.agreement, "{:.2f}", 100), help="samples where artifact and float reference pick the same class"),
     Column("SQNR dB", lambda r: number(r.sqnr_db, "{:.1f}"), help="signal-to-quantization-noise ratio of the outputs against the float reference"),
     Column("Pareto", lambda r: "yes" if r.pareto else "", numeric=False, help="no other artifact is both faster (p50) and more accurate"),
 ]
+
+
+def columns_for(rows: list[ArtifactRow]) -> list[Column]:
+    """The columns of one table: every column, less the optional ones no row has a value for."""
+    ok_rows = [row for row in rows if row.ok]
+    return [column for column in COLUMNS if not column.optional or any(column.cell(row) != "-" for row in ok_rows)]

@@ -8,8 +8,8 @@ from __future__ import annotations
 from html import escape
 
 from edge_sdk.report import plots
-from edge_sdk.report.columns import COLUMNS
-from edge_sdk.report.model import ReportModel, TargetGroup
+from edge_sdk.report.columns import Column, columns_for
+from edge_sdk.report.model import ArtifactRow, ReportModel, TargetGroup
 from edge_sdk.report.warnings import ReportWarning
 
 _CSS = """
@@ -25,6 +25,9 @@ table.results th { vertical-align: bottom; }
 th[title] { text-decoration: underline dotted; cursor: help; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.failed td { background: #fff1f0; }
+td.noisy { color: #9a6700; font-weight: 600; }
+td.fail { color: #cf222e; font-weight: 600; }
+td.pass { color: #1a7f37; }
 tr.pareto td:first-child { font-weight: 600; }
 table.provenance th { width: 11rem; }
 table.provenance td { word-break: break-word; }
@@ -33,7 +36,7 @@ figure { margin: 0; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5r
 svg.plot { width: 100%; height: auto; display: block; }
 ul.warnings li { margin: 0.3rem 0; }
 .warning-kind { display: inline-block; min-width: 5.5rem; font-weight: 600; color: #9a6700; }
-.warning-kind.failed, .warning-kind.budget { color: #cf222e; }
+.warning-kind.failed, .warning-kind.budget, .warning-kind.gate { color: #cf222e; }
 .ok { color: #1a7f37; }
 dl.legend { font-size: 0.85rem; display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 1rem; }
 dl.legend dt { font-weight: 600; } dl.legend dd { margin: 0; }
@@ -54,12 +57,12 @@ def render_html(model: ReportModel, warnings: list[ReportWarning], title: str = 
         "</head><body>",
         f"<h1>{escape(title)}</h1>",
         f'<p class="meta">Rendered {escape(model.generated_at)} from {sources}. Figures are as measured by <code>edge-sdk bench</code>; '
-        "the report derives only size ratios and the Pareto front.</p>",
+        "the report derives only size ratios and the Pareto front. Bracketed figures are 95 % intervals.</p>",
         _warnings_section(warnings),
     ]
     for group in model.targets:
         parts.append(_target_section(group))
-    parts.append(_legend())
+    parts.append(_legend(columns_for(model.rows)))
     parts.append(_provenance_section(model))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
@@ -75,16 +78,23 @@ def _warnings_section(warnings: list[ReportWarning]) -> str:
     return f'<section id="warnings"><h2>Warnings ({len(warnings)})</h2><ul class="warnings">\n{items}\n</ul></section>'
 
 
+def _cell(column: Column, row: ArtifactRow) -> str:
+    classes = " ".join(name for name in ("num" if column.numeric else "", column.css_class(row) if column.css_class else "") if name)
+    attribute = f' class="{escape(classes)}"' if classes else ""
+    return f"<td{attribute}>{escape(column.cell(row))}</td>"
+
+
 def _target_section(group: TargetGroup) -> str:
-    header = "".join(f'<th title="{escape(c.help)}">{escape(c.header)}</th>' if c.help else f"<th>{escape(c.header)}</th>" for c in COLUMNS)
+    columns = columns_for(group.rows)
+    header = "".join(f'<th title="{escape(c.help)}">{escape(c.header)}</th>' if c.help else f"<th>{escape(c.header)}</th>" for c in columns)
     body = []
     for row in group.rows:
         if not row.ok:
             error = (row.error or "").splitlines()[0] if row.error else "failed"
-            cells = f"<td>{escape(row.label)}</td><td colspan=\"{len(COLUMNS) - 1}\">FAILED: {escape(error)}</td>"
+            cells = f"<td>{escape(row.label)}</td><td colspan=\"{len(columns) - 1}\">FAILED: {escape(error)}</td>"
             body.append(f'<tr class="failed">{cells}</tr>')
             continue
-        cells = "".join(f'<td class="num">{escape(c.cell(row))}</td>' if c.numeric else f"<td>{escape(c.cell(row))}</td>" for c in COLUMNS)
+        cells = "".join(_cell(column, row) for column in columns)
         body.append(f'<tr class="{"pareto" if row.pareto else ""}">{cells}</tr>')
     figures = [
         ("latency-accuracy", plots.latency_accuracy_svg(group.rows)),
@@ -99,8 +109,8 @@ def _target_section(group: TargetGroup) -> str:
     )
 
 
-def _legend() -> str:
-    entries = "".join(f"<dt>{escape(c.header)}</dt><dd>{escape(c.help)}</dd>" for c in COLUMNS if c.help)
+def _legend(columns: list[Column]) -> str:
+    entries = "".join(f"<dt>{escape(c.header)}</dt><dd>{escape(c.help)}</dd>" for c in columns if c.help)
     return f'<section id="columns"><h2>Columns</h2><dl class="legend">{entries}</dl></section>'
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 
-from edge_sdk.report.columns import COLUMNS
+from edge_sdk.report.columns import columns_for
 from edge_sdk.report.model import ReportModel, TargetGroup
 from edge_sdk.report.warnings import ReportWarning
 
@@ -32,11 +32,11 @@ def render_markdown(model: ReportModel, warnings: list[ReportWarning], title: st
     parts = [
         f"# {md_escape(title)}",
         f"Rendered {md_escape(model.generated_at)} from {sources}. Figures are as measured by `edge-sdk bench`; "
-        "the report derives only size ratios and the Pareto front. Plots are in the HTML report.",
+        "the report derives only size ratios and the Pareto front. Bracketed figures are 95 % intervals. Plots are in the HTML report.",
         _warnings(warnings),
     ]
     parts += [_target(group) for group in model.targets]
-    parts.append("## Columns\n\n" + "\n".join(f"- **{md_escape(c.header)}**: {md_escape(c.help)}" for c in COLUMNS if c.help))
+    parts.append("## Columns\n\n" + "\n".join(f"- **{md_escape(c.header)}**: {md_escape(c.help)}" for c in columns_for(model.rows) if c.help))
     parts.append(_provenance(model))
     return "\n\n".join(parts) + "\n"
 
@@ -49,14 +49,15 @@ def _warnings(warnings: list[ReportWarning]) -> str:
 
 
 def _target(group: TargetGroup) -> str:
+    columns = columns_for(group.rows)
     rows = []
     for row in group.rows:
         if row.ok:
-            rows.append([md_escape(column.cell(row)) for column in COLUMNS])
+            rows.append([md_escape(column.cell(row)) for column in columns])
         else:
             error = (row.error or "failed").splitlines()[0]
-            rows.append([md_escape(row.label), f"FAILED: {md_escape(error)}"] + [""] * (len(COLUMNS) - 2))
-    table = md_table([md_escape(c.header) for c in COLUMNS], rows, [c.numeric for c in COLUMNS])
+            rows.append([md_escape(row.label), f"FAILED: {md_escape(error)}"] + [""] * (len(columns) - 2))
+    table = md_table([md_escape(c.header) for c in columns], rows, [c.numeric for c in columns])
     return f"## Target: {md_escape(group.name)}\n\n{table}"
 
 

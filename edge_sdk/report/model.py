@@ -1,7 +1,8 @@
 """What a report shows, read from results documents: rows per target, the Pareto front, provenance.
 
 Every figure comes from the JSON as written by the benchmark; the only derived values are the size ratio to the
-float artifact and the Pareto marking (no artifact both faster at p50 and more accurate).
+float artifact and the Pareto marking (no artifact both faster at p50 and more accurate). Intervals, the accuracy
+gate's verdict and the noisy-run flag are read as recorded; results written before they existed render without them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class ArtifactRow:
     drop_points: float | None
     agreement: float | None
     sqnr_db: float | None
+    top1_ci: tuple[float, float] | None = None  # 95 % interval of top1 (fractions)
+    drop_ci_points: tuple[float, float] | None = None  # 95 % interval of drop_points
+    gate: dict[str, Any] | None = None  # the `reference.gate` record: passed, max_drop_points, drop_upper_points
+    stability: dict[str, Any] | None = None  # the `timing.stability` record: noisy, noisy_reasons, median interval
     latencies_ms: list[float] = field(default_factory=list)
     timed_runs: int | None = None
     pareto: bool = False
@@ -48,6 +53,11 @@ class ArtifactRow:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def noisy(self) -> bool | None:
+        """The benchmark's own verdict on its timings; None for results recorded before it existed."""
+        return None if self.stability is None or "noisy" not in self.stability else bool(self.stability["noisy"])
 
     @property
     def label(self) -> str:
@@ -147,12 +157,20 @@ def _row(result: dict[str, Any], source: str, float_size: int | None) -> Artifac
         top1=accuracy.get("top1"),
         accuracy_samples=accuracy.get("samples"),
         drop_points=reference.get("accuracy_drop_points"),
+        top1_ci=_bounds(accuracy.get("top1_ci")),
+        drop_ci_points=_bounds(reference.get("accuracy_drop_ci_points")),
+        gate=reference.get("gate"),
+        stability=timing.get("stability"),
         agreement=fidelity.get("top1_agreement"),
         sqnr_db=fidelity.get("sqnr_db"),
         latencies_ms=latencies,
         timed_runs=len(latencies) or (result.get("settings") or {}).get("runs"),
         result=result,
     )
+
+
+def _bounds(interval: dict[str, Any] | None) -> tuple[float, float] | None:
+    return (interval["low"], interval["high"]) if interval else None
 
 
 def _provenance(document: dict[str, Any]) -> list[tuple[str, str]]:

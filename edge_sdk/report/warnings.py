@@ -1,4 +1,8 @@
-"""Warnings a report raises about its own figures: too few samples, noisy timings, a blown accuracy budget."""
+"""Warnings a report raises about its own figures: too few samples, noisy timings, a failed accuracy gate or budget.
+
+Where the benchmark recorded its own verdict (the accuracy interval, `timing.stability.noisy`, `reference.gate`) the
+warning repeats it; the thresholds below apply only to results written before those records existed.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +21,14 @@ class WarningPolicy:
 
     max_drop_points: float | None = None
     max_accuracy_half_width_points: float = 1.0
+    # Results without `timing.stability` only: judged from the recorded percentiles, mean and std.
     max_p99_over_p50: float = 2.0
     max_latency_cv: float = 0.25
 
 
 @dataclass(frozen=True)
 class ReportWarning:
-    kind: str  # "samples" | "noise" | "budget" | "failed"
+    kind: str  # "samples" | "noise" | "gate" | "budget" | "failed"
     subject: str
     message: str
 
@@ -49,7 +54,9 @@ def report_warnings(rows: list[ArtifactRow], policy: WarningPolicy) -> list[Repo
             continue
         warnings.extend(_sample_warnings(row, subject, policy))
         warnings.extend(_noise_warnings(row, subject, policy))
-        if policy.max_drop_points is not None and row.drop_points is not None and row.drop_points > policy.max_drop_points:
+        warnings.extend(_gate_warnings(row, subject))
+        gate_judged_budget = row.gate is not None and row.gate.get("max_drop_points") == policy.max_drop_points and not row.gate["passed"]
+        if policy.max_drop_points is not None and row.drop_points is not None and row.drop_points > policy.max_drop_points and not gate_judged_budget:
             warnings.append(ReportWarning(
                 "budget", subject,
                 f"accuracy drop {row.drop_points:.2f} points vs the float reference is above the budget of {policy.max_drop_points:g} points",
@@ -60,7 +67,10 @@ def report_warnings(rows: list[ArtifactRow], policy: WarningPolicy) -> list[Repo
 def _sample_warnings(row: ArtifactRow, subject: str, policy: WarningPolicy) -> list[ReportWarning]:
     if row.top1 is None or not row.accuracy_samples:
         return []
-    half_width = accuracy_half_width_points(row.top1, row.accuracy_samples)
+    if row.top1_ci is not None:
+        half_width = 100.0 * (row.top1_ci[1] - row.top1_ci[0]) / 2.0  # the benchmark's bootstrap interval
+    else:
+        half_width = accuracy_half_width_points(row.top1, row.accuracy_samples)
     drop = row.drop_points
     hides_drop = drop is not None and drop != 0 and half_width > abs(drop)
     if half_width <= policy.max_accuracy_half_width_points and not hides_drop:
@@ -77,7 +87,40 @@ def _sample_warnings(row: ArtifactRow, subject: str, policy: WarningPolicy) -> l
     )]
 
 
+def _gate_warnings(row: ArtifactRow, subject: str) -> list[ReportWarning]:
+    gate = row.gate
+    if not gate:
+        return []
+    warnings = []
+    if not gate["passed"]:
+        warnings.append(ReportWarning(
+            "gate", subject,
+            f"accuracy gate failed: drop {gate.get('drop_points', row.drop_points or 0.0):+.2f} points, 95 % upper bound "
+            f"{gate['drop_upper_points']:.2f} above the budget of {gate['max_drop_points']:g} points",
+        ))
+    if gate.get("precision_warning"):
+        warnings.append(ReportWarning("samples", subject, f"accuracy gate: {gate['precision_warning']}"))
+    return warnings
+
+
 def _noise_warnings(row: ArtifactRow, subject: str, policy: WarningPolicy) -> list[ReportWarning]:
+    runs = f" over {row.timed_runs} runs" if row.timed_runs else ""
+    if row.noisy is not None:
+        if not row.noisy:
+            return []
+        stability = row.stability or {}
+        reasons = list(stability.get("noisy_reasons") or [])
+        if not reasons:  # written before the reasons were recorded
+            half_width, target = stability.get("median_relative_half_width"), stability.get("target_relative_half_width")
+            if half_width is not None and target is not None and half_width > target:
+                reasons.append(f"median known to +-{100 * half_width:.2f} % (95 %), wider than the +-{100 * target:g} % target")
+            if stability.get("warmup_stable") is False:
+                reasons.append("warm-up never settled")
+        return [ReportWarning(
+            "noise", subject,
+            f"noisy timings{runs}: {'; '.join(reasons) or 'the benchmark flagged the run'}; "
+            "pin threads, close other work or use more runs (or --latency-target/--time-budget) before comparing latencies",
+        )]
     reasons = []
     if row.p50_ms and row.p99_ms is not None and row.p99_ms / row.p50_ms > policy.max_p99_over_p50:
         reasons.append(f"p99/p50 = {row.p99_ms / row.p50_ms:.1f} (limit {policy.max_p99_over_p50:g})")
@@ -85,7 +128,6 @@ def _noise_warnings(row: ArtifactRow, subject: str, policy: WarningPolicy) -> li
         reasons.append(f"coefficient of variation {row.std_ms / row.mean_ms:.2f} (limit {policy.max_latency_cv:g})")
     if not reasons:
         return []
-    runs = f" over {row.timed_runs} runs" if row.timed_runs else ""
     return [ReportWarning(
         "noise", subject,
         f"noisy timings{runs}: {', '.join(reasons)}; pin threads, close other work or use more runs before comparing latencies",

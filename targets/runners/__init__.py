@@ -14,12 +14,14 @@ RUNNERS: dict[str, str] = {
     "litert": "targets.runners.litert:LiteRTRunner",
     "reference": "targets.runners.reference:ReferenceRunner",
     "onnxruntime": "targets.runners.onnxruntime:OnnxRuntimeRunner",
+    "tensorrt": "targets.runners.tensorrt:TensorRTRunner",
 }
 
 # Which runner runs a model of each kind (edge_sdk.models.detect_model_kind).
 RUNNER_FOR_KIND: dict[str, str] = {
     "tflite": "litert",
     "onnx": "onnxruntime",
+    "tensorrt": "tensorrt",
     "keras": "reference",
     "h5": "reference",
     "savedmodel": "reference",

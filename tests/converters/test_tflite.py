@@ -93,12 +93,9 @@ def test_qat_model_converts_to_int8(tmp_path, digits_npz):
     qat.compile("adam", tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     qat.fit(x, y, epochs=3, verbose=0)
     qat.save(tmp_path / "qat.h5")
-    # TF 2.21's converter calibrates tf_keras QAT graphs too, so calibration data is required.
-    with pytest.raises(UsageError, match="quantization-aware model"):
-        edge_sdk.convert(tmp_path / "qat.h5", tmp_path / "qat_int8.tflite", mode="int8", preprocess=DIGITS_PREPROCESS)
-    artifact = edge_sdk.convert(
-        tmp_path / "qat.h5", tmp_path / "qat_int8.tflite", mode="int8", calibration=digits_npz[0], validation_data=digits_npz[1], preprocess=DIGITS_PREPROCESS
-    )
+    # QAT models convert with their learned ranges: no calibration data (tests/converters/test_tflite_qat.py).
+    artifact = edge_sdk.convert(tmp_path / "qat.h5", tmp_path / "qat_int8.tflite", mode="int8", validation_data=digits_npz[1], preprocess=DIGITS_PREPROCESS)
+    assert artifact.manifest["calibration"] is None
     assert artifact.manifest["source"]["quantization_aware"]
     assert artifact.manifest["io"]["inputs"][0]["dtype"] == "int8" and artifact.manifest["integer_op_share"] == 1.0
     assert artifact.manifest["validation"]["top1_agreement"] > 0.9

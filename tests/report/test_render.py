@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import json
 import re
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import pytest
 from edge_sdk.errors import OutputExistsError, UsageError
 from edge_sdk.report import WarningPolicy, render_report, write_report
 from edge_sdk.report.warnings import accuracy_half_width_points
-from tests.report.conftest import edited_copy
+from tests.report.conftest import edited_copy, noisy_and_over_budget, without_trust_records
 
 INJECTION = "<script>alert(1)</script>.tflite"
 
@@ -20,7 +22,7 @@ def test_html_report_has_the_table_plots_provenance_and_no_external_reference(re
     page = render_report([results_json], "html")
     assert page.startswith("<!DOCTYPE html>")
     table = re.search(r'<table class="results">.*?</table>', page, flags=re.S).group(0)
-    for header in ("format", "precision", "size KB", "x fp32", "load ms", "p50 ms", "p90 ms", "p99 ms", "runs/s", "peak MB", "top-1 %", "drop pts", "agree %", "SQNR dB"):
+    for header in ("format", "precision", "size KB", "x fp32", "load ms", "p50 ms", "p50 ±", "p90 ms", "p99 ms", "runs/s", "peak MB", "top-1 %", "drop pts", "gate", "agree %", "SQNR dB"):
         assert f">{header}</th>" in table
     assert table.count("<tr") == 3  # header + fp32 + int8
     assert "digits_fp32.tflite" in table and "digits_int8.tflite" in table
@@ -35,6 +37,63 @@ def test_html_report_has_the_table_plots_provenance_and_no_external_reference(re
     assert not re.search(r"""(src|href)=["'](?!#)""", page)
     ids = re.findall(r'\sid="([^"]+)"', page)
     assert len(ids) == len(set(ids)), "two plots share an SVG id"
+
+
+def expected_cells(result):
+    """The accuracy, drop, gate and median-precision cells as the report must print them from a result's JSON."""
+    top1, ci = result["accuracy"]["top1"], result["accuracy"]["top1_ci"]
+    reference = result["reference"]
+    drop, drop_ci, gate = reference["accuracy_drop_points"], reference["accuracy_drop_ci_points"], reference["gate"]
+    stability = result["timing"]["stability"]
+    return [
+        f"{100 * top1:.2f} [{100 * ci['low']:.1f}, {100 * ci['high']:.1f}]",
+        f"{drop:+.2f} [{drop_ci['low']:+.2f}, {drop_ci['high']:+.2f}]",
+        f"{'pass' if gate['passed'] else 'FAIL'} ({gate['drop_upper_points']:.2f} {'≤' if gate['passed'] else '>'} {gate['max_drop_points']:g})",
+        f"±{100 * stability['median_relative_half_width']:.2f} %" + (" noisy" if stability["noisy"] else ""),
+    ]
+
+
+def test_both_reports_show_the_recorded_intervals_and_gate(results_json):
+    results = json.loads(results_json.read_text())["results"]
+    page = render_report([results_json], "html")
+    markdown = render_report([results_json], "md")
+    for result in results:
+        top1, drop, gate, precision = expected_cells(result)
+        assert gate.startswith("pass (0.00 ≤ 1)")  # the int8 digits CNN agrees with its float reference
+        for cell in (top1, drop, gate):
+            assert f">{html.escape(cell)}</td>" in page
+        assert re.search(rf'<td class="num( noisy)?">{re.escape(precision)}</td>', page)
+        row = next(line for line in markdown.splitlines() if line.startswith(f"| {result['artifact']['name'].replace('_', chr(92) + '_')} |"))
+        for cell in (top1.replace("[", "\\[").replace("]", "\\]"), drop.replace("[", "\\[").replace("]", "\\]"), gate, precision):
+            assert f"| {cell} |" in row
+    assert "Bracketed figures are 95 % intervals" in page and "Bracketed figures are 95 % intervals" in markdown
+
+
+def test_noisy_run_and_failed_gate_are_marked_and_warned(results_json, tmp_path):
+    flagged = edited_copy(results_json, tmp_path / "flagged.json", noisy_and_over_budget)
+    int8 = json.loads(flagged.read_text())["results"][1]
+    top1, drop, gate, precision = expected_cells(int8)
+    assert precision == "±1.80 % noisy" and gate == "FAIL (1.60 > 1)"
+    page = render_report([flagged], "html")
+    assert '<td class="num noisy">±1.80 % noisy</td>' in page and '<td class="fail">FAIL (1.60 &gt; 1)</td>' in page
+    assert '<span class="warning-kind noise">noise</span> <strong>digits_int8.tflite on desktop</strong>: noisy timings over 60 runs: median known to +-1.80 %' in page
+    assert "accuracy gate failed: drop +0.90 points, 95 % upper bound 1.60 above the budget of 1 points" in page
+    markdown = render_report([flagged], "md")
+    assert "| ±1.80 % noisy |" in markdown and "| FAIL (1.60 &gt; 1) |" in markdown  # Markdown renders &gt; as >
+    assert "**noise** digits\\_int8.tflite on desktop: noisy timings over 60 runs: median known to +-1.80 %" in markdown
+    assert "**gate** digits\\_int8.tflite on desktop: accuracy gate failed" in markdown
+    # The fp32 row keeps its own, passing verdict.
+    assert "**gate** digits\\_fp32.tflite" not in markdown
+
+
+def test_old_results_without_intervals_gate_or_stability_still_render(results_json, tmp_path):
+    old = edited_copy(results_json, tmp_path / "old.json", without_trust_records)
+    top1 = json.loads(old.read_text())["results"][0]["accuracy"]["top1"]
+    page = render_report([old], "html")
+    assert f">{100 * top1:.2f}</td>" in page and ">gate</th>" not in page and "noisy</td>" not in page
+    assert re.search(r'<td class="num">-</td>', page)  # no median interval recorded
+    markdown = render_report([old], "md")
+    assert f"| {100 * top1:.2f} |" in markdown and "| gate |" not in markdown
 
 
 def test_markdown_report_has_the_same_table(results_json):
@@ -61,6 +120,7 @@ def test_user_input_is_escaped_everywhere(results_json, tmp_path):
 
 def test_warnings_name_the_budget_the_noise_and_the_sample_count(results_json, tmp_path):
     def degrade(document):
+        without_trust_records(document)  # the report's own thresholds apply only where the bench recorded no verdict
         int8 = document["results"][1]
         int8["reference"]["accuracy_drop_points"] = 2.5
         latency = int8["timing"]["latency"]

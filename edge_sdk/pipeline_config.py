@@ -1,0 +1,184 @@
+"""The pipeline file (`edge.yaml`): read with yaml.safe_load, validated into typed settings.
+
+Every problem names the file, the key path and the fix: unknown keys, missing files, bad values.
+Relative paths are relative to the folder of the YAML file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edge_sdk.errors import UsageError
+
+FORMAT_MODES = {"tflite": ("fp32", "fp16", "dynamic", "int8", "int16x8"), "onnx": ("fp32", "fp16", "dynamic", "int8")}
+TARGET_KINDS = ("desktop", "local", "ssh")
+RUNNABLE_TARGET_KINDS = ("desktop", "local")
+PREPROCESS_KEYS = {"scale", "mean", "std", "layout", "source_layout", "resize", "color"}
+TOP_LEVEL_KEYS = {"version", "output", "data", "preprocess", "models", "formats", "targets", "bench", "accuracy_budget"}
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    path: Path
+    preprocess: dict[str, Any]
+    formats: dict[str, list[str]]
+    teacher: str | None = None
+
+
+@dataclass
+class TargetEntry:
+    name: str
+    kind: str
+    host: str | None = None
+    port: int = 22
+    user: str | None = None
+
+    @property
+    def runnable(self) -> bool:
+        return self.kind in RUNNABLE_TARGET_KINDS
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "host": self.host, "port": self.port, "user": self.user}
+
+
+@dataclass
+class PipelineConfig:
+    path: Path
+    output: Path
+    evaluation_data: Path
+    calibration_data: Path | None
+    label_key: str | None
+    max_samples: int | None
+    models: list[ModelEntry]
+    targets: list[TargetEntry]
+    bench: dict[str, int] = field(default_factory=dict)
+    max_drop_points: float | None = None
+
+
+class _Reader:
+    """Checks one YAML file; every message starts with the file and the key path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.root = path.parent
+
+    def fail(self, where: str, problem: str, fix: str | None = None) -> UsageError:
+        return UsageError(f"{self.path}: {where}: {problem}", fix=fix)
+
+    def mapping(self, value: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be a mapping, not {type(value).__name__}")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise self.fail(where, f"unknown key(s) {', '.join(map(str, unknown))}", fix=f"allowed keys: {', '.join(sorted(allowed))}")
+        missing = sorted(required - set(value))
+        if missing:
+            raise self.fail(where, f"missing key(s) {', '.join(missing)}")
+        return value
+
+    def existing_path(self, value: Any, where: str) -> Path:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, f"must be a path, not {value!r}")
+        path = (self.root / value) if not Path(value).is_absolute() else Path(value)
+        if not path.exists():
+            raise self.fail(where, f"{value} does not exist (looked for {path})", fix="fix the path; relative paths start at the YAML file's folder")
+        return path
+
+    def number(self, value: Any, where: str, kind: type, minimum: float) -> Any:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)) or value < minimum:
+            raise self.fail(where, f"must be {'an integer' if kind is int else 'a number'} >= {minimum}, not {value!r}")
+        return value
+
+    def formats(self, value: Any, where: str) -> dict[str, list[str]]:
+        formats = self.mapping(value, where, set(FORMAT_MODES))
+        for fmt, modes in formats.items():
+            if not isinstance(modes, list) or not modes:
+                raise self.fail(f"{where}.{fmt}", f"must be a non-empty list of modes, not {modes!r}")
+            bad = [mode for mode in modes if mode not in FORMAT_MODES[fmt]]
+            if bad:
+                raise self.fail(f"{where}.{fmt}", f"unknown mode(s) {bad}", fix=f"{fmt} modes: {', '.join(FORMAT_MODES[fmt])}")
+        return {fmt: list(modes) for fmt, modes in formats.items()}
+
+    def preprocess(self, value: Any, where: str) -> dict[str, Any]:
+        spec = self.mapping(value, where, PREPROCESS_KEYS)
+        if "layout" in spec and spec["layout"] not in ("NHWC", "NCHW"):
+            raise self.fail(f"{where}.layout", f"must be NHWC or NCHW, not {spec['layout']!r}")
+        if "scale" in spec:
+            self.number(spec["scale"], f"{where}.scale", float, 0.0)
+        return dict(spec)
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read and validate a pipeline YAML file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"pipeline file {path} does not exist", fix="give the path of an edge.yaml")
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise UsageError(f"{path} is not valid YAML: {error}") from error
+    reader = _Reader(path)
+    top = reader.mapping(document, "top level", TOP_LEVEL_KEYS, {"models", "data"})
+    if top.get("version", 1) != 1:
+        raise reader.fail("version", f"this edge-sdk reads version 1, not {top['version']!r}")
+    data = reader.mapping(top["data"], "data", {"evaluation", "calibration", "label_key", "max_samples"}, {"evaluation"})
+    default_preprocess = reader.preprocess(top.get("preprocess", {}), "preprocess")
+    default_formats = reader.formats(top.get("formats", {"tflite": ["fp32"]}), "formats")
+    models_section = reader.mapping(top["models"], "models", set(top["models"]) if isinstance(top["models"], dict) else set())
+    if not models_section:
+        raise reader.fail("models", "names no model", fix="add e.g. `student: {path: models/student.h5}`")
+    models = []
+    for name, entry in models_section.items():
+        where = f"models.{name}"
+        entry = reader.mapping(entry, where, {"path", "preprocess", "formats", "teacher"}, {"path"})
+        formats = reader.formats(entry["formats"], f"{where}.formats") if "formats" in entry else default_formats
+        teacher = entry.get("teacher")
+        if teacher is not None and (teacher not in models_section or teacher == name):
+            raise reader.fail(f"{where}.teacher", f"{teacher!r} is not another model of this file", fix=f"one of {', '.join(n for n in models_section if n != name)}")
+        preprocess = {**default_preprocess, **reader.preprocess(entry.get("preprocess", {}), f"{where}.preprocess")}
+        models.append(ModelEntry(str(name), reader.existing_path(entry["path"], f"{where}.path"), preprocess, formats, teacher))
+    if any(mode in ("int8", "int16x8") for model in models for modes in model.formats.values() for mode in modes) and "calibration" not in data:
+        raise reader.fail("data.calibration", "int8 and int16x8 modes need calibration data", fix="add data.calibration (e.g. the training split)")
+    targets = _targets(reader, top.get("targets", {"desktop": {"kind": "desktop"}}))
+    bench = reader.mapping(top.get("bench", {}), "bench", {"runs", "warmup", "threads"})
+    bench = {key: reader.number(value, f"bench.{key}", int, 0 if key == "warmup" else 1) for key, value in bench.items()}
+    budget = reader.mapping(top.get("accuracy_budget", {}), "accuracy_budget", {"max_drop_points"})
+    max_drop = reader.number(budget["max_drop_points"], "accuracy_budget.max_drop_points", float, 0.0) if "max_drop_points" in budget else None
+    output = top.get("output", "edge-output")
+    if not isinstance(output, str) or not output:
+        raise reader.fail("output", f"must be a folder path, not {output!r}")
+    return PipelineConfig(
+        path=path, output=reader.root / output, evaluation_data=reader.existing_path(data["evaluation"], "data.evaluation"),
+        calibration_data=reader.existing_path(data["calibration"], "data.calibration") if "calibration" in data else None,
+        label_key=data.get("label_key"), max_samples=reader.number(data["max_samples"], "data.max_samples", int, 1) if data.get("max_samples") is not None else None,
+        models=models, targets=targets, bench=bench, max_drop_points=max_drop,
+    )
+
+
+def _targets(reader: _Reader, value: Any) -> list[TargetEntry]:
+    section = reader.mapping(value, "targets", set(value) if isinstance(value, dict) else set())
+    if not section:
+        raise reader.fail("targets", "names no target", fix="add `desktop: {kind: desktop}`")
+    targets = []
+    for name, entry in section.items():
+        where = f"targets.{name}"
+        entry = reader.mapping(entry, where, {"kind", "host", "port", "user"}, {"kind"})
+        kind = entry["kind"]
+        if kind not in TARGET_KINDS:
+            raise reader.fail(f"{where}.kind", f"unknown target kind {kind!r}", fix=f"one of {', '.join(TARGET_KINDS)}")
+        host = entry.get("host")
+        if kind == "ssh":
+            if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host) or host.count("@") > 1:
+                raise reader.fail(f"{where}.host", f"an ssh target needs a host name like pi@raspberrypi.local, not {host!r}")
+        elif host is not None:
+            raise reader.fail(f"{where}.host", f"a {kind} target runs on this machine and takes no host")
+        port = reader.number(entry.get("port", 22), f"{where}.port", int, 1)
+        if port > 65535:
+            raise reader.fail(f"{where}.port", f"{port} is not a TCP port")
+        targets.append(TargetEntry(str(name), kind, host, port, entry.get("user")))
+    return targets
