@@ -59,7 +59,7 @@ class TargetProfile:
 
     def runtime_for(self, model_format: str) -> str:
         """The runtime this target uses for a model format ('tflite' -> 'litert', 'onnx' -> 'onnxruntime')."""
-        wanted = {"tflite": ("litert", "tflite-runtime"), "onnx": ("onnxruntime",)}.get(model_format, ())
+        wanted = {"tflite": ("litert", "tflite-runtime"), "onnx": ("onnxruntime",), "tensorrt": ("tensorrt",)}.get(model_format, ())
         for runtime in self.runtimes:
             if runtime in wanted:
                 return runtime
