@@ -75,6 +75,7 @@ class LatencyMeasurement:
     elapsed_s: float
     cold_start: dict[str, Any] | None = field(default=None)
     max_p99_over_p50: float = 3.0
+    half_drift: float | None = None  # fixed runs: relative difference of the two halves' medians
 
     @property
     def relative_half_width(self) -> float:
@@ -97,7 +98,9 @@ class LatencyMeasurement:
                 f"median known to +-{100 * self.relative_half_width:.2f} % (95 %) over {runs} runs, "
                 f"wider than the +-{100 * self.target_relative_half_width:g} % target"
             )
-        if not self.warmup_stable:
+        if not self.warmup_stable and self.half_drift is not None:
+            reasons.append(f"the medians of the first and second half of the runs differ by {100 * self.half_drift:.1f} % (more than 5 %: warm-up or throttling)")
+        elif not self.warmup_stable:
             reasons.append("warm-up never settled")
         if self.slow_runs > max(TOLERATED_SLOW_RUNS, TAIL_SHARE * runs):
             reasons.append(f"{self.slow_runs} of {runs} runs took over {self.max_p99_over_p50:g}x the median")
@@ -171,10 +174,10 @@ def assess_fixed_runs(latencies_ms: list[float], warmup_runs: int, target_relati
         raise UsageError("no timed runs to assess", fix="time at least one run (--runs 1 or more)")
     half = values.size // 2
     # Warm-up is judged after the fact: the first and second half of the timed runs must agree.
-    stable = values.size < 20 or abs(np.median(values[:half]) - np.median(values[half:])) <= 0.05 * max(float(np.median(values)), 1e-9)
+    drift = abs(float(np.median(values[:half]) - np.median(values[half:]))) / max(float(np.median(values)), 1e-9) if values.size >= 20 else None
     return LatencyMeasurement(
-        list(latencies_ms), warmup_runs, bool(stable), stats.median_interval(values), "fixed_runs", target_relative_half_width, 0.0,
-        max_p99_over_p50=max_p99_over_p50,
+        list(latencies_ms), warmup_runs, drift is None or drift <= 0.05, stats.median_interval(values), "fixed_runs", target_relative_half_width, 0.0,
+        max_p99_over_p50=max_p99_over_p50, half_drift=drift,
     )
 
 

@@ -4,6 +4,9 @@ against its float reference (and its teacher, where one is named), then results.
 Re-running skips work whose inputs did not change: a conversion is keyed by the source's sha256, the format,
 mode, preprocessing, the data files' sha256 and the toolchain versions; a bench by the artifact's sha256, the
 reference's, the data's, the target and the bench settings (`pipeline-cache.json` in the output folder).
+
+`accuracy_budget.max_drop_points` is the accuracy gate of `edge-sdk bench --max-drop` (edge_sdk/gate.py): after every
+result and report is written, an artifact whose drop's 95 % upper bound exceeds the budget raises AccuracyGateError.
 """
 
 from __future__ import annotations
@@ -67,7 +70,20 @@ def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> P
                 run.rows.append(_row(model, target, path, result, teacher_fidelity, config.max_drop_points))
     _write_json_cache(cache_path, cache)
     _write_outputs(config, results, run)
+    _check_accuracy_budget(results, run)
     return run
+
+
+def _check_accuracy_budget(results: list[Any], run: PipelineRun) -> None:
+    """`accuracy_budget.max_drop_points` is the gate of `bench --max-drop`: judged on the upper bound of the drop's
+    95 % interval, and checked only after results and reports are written, so a failed gate leaves them to read."""
+    from edge_sdk.gate import AccuracyGateError, check_gate
+
+    try:
+        check_gate(results)
+    except AccuracyGateError as error:
+        written = ", ".join(str(path) for path in run.files.values())
+        raise AccuracyGateError(f"{error.message}\n  results and reports written: {written}", fix=error.fix) from None
 
 
 def _key(payload: dict[str, Any]) -> str:
@@ -119,7 +135,7 @@ def _bench(path: Path, model: ModelEntry, teacher: ModelEntry | None, target: Ta
 
     settings = BenchSettings(
         runs=config.bench.get("runs", 100), warmup=config.bench.get("warmup", 10), max_samples=config.max_samples,
-        runner=RunnerOptions(threads=config.bench.get("threads", 1)), target=target.name,
+        runner=RunnerOptions(threads=config.bench.get("threads", 1)), target=target.name, max_drop_points=config.max_drop_points,
     )
     key = _key({
         "artifact": sha256_of(path), "reference": sha256_of(model.path), "teacher": sha256_of(teacher.path) if teacher else None,
@@ -152,6 +168,7 @@ def _row(model: ModelEntry, target: TargetEntry, path: Path, result: Any, teache
     accuracy = result.accuracy or {}
     reference = result.reference or {}
     drop = reference.get("accuracy_drop_points")
+    gate = reference.get("gate")
     return {
         "model": model.name, "teacher": model.teacher, "target": target.name, "artifact": path.name, "format": manifest.get("format"),
         "mode": manifest.get("mode"), "status": result.status, "error": result.error,
@@ -159,7 +176,8 @@ def _row(model: ModelEntry, target: TargetEntry, path: Path, result: Any, teache
         "weight_sparsity": weights.get("sparsity"), "max_unique_weight_values": max((layer["unique_values"] for layer in weights.get("layers", [])), default=None),
         "quantization_ranges": manifest.get("quantization_ranges"),
         "top1": accuracy.get("top1"), "drop_points": drop, "teacher_agreement": (teacher_fidelity or {}).get("top1_agreement"),
-        "within_budget": None if max_drop is None or drop is None else drop <= max_drop,
+        # The gate's verdict (95 % upper bound of the drop), as `bench --max-drop` judges it.
+        "within_budget": gate["passed"] if gate else (None if max_drop is None or drop is None else drop <= max_drop),
     }
 
 

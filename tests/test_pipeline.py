@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
+import numpy as np
 import pytest
 import yaml
 
 from edge_sdk.errors import UsageError
+from edge_sdk.gate import GATE_EXIT_CODE, AccuracyGateError
 from edge_sdk.pipeline_config import load_config
 
 
@@ -93,3 +96,40 @@ def test_cli_pipeline(workspace, capsys):
     assert main(["pipeline", str(write_config(workspace, document))]) == 0
     printed = capsys.readouterr().out
     assert "skipped target pi" in printed and "report: " in printed
+
+
+def test_pipeline_applies_the_accuracy_gate_after_writing_results_and_reports(workspace, capsys):
+    from edge_sdk.cli import main
+    from edge_sdk.pipeline import run_pipeline
+    from edge_sdk.results import load_results
+
+    # Calibration data scaled by 16 (inputs 0..16 instead of 0..1): int8 ranges 16x too wide lose about a point of
+    # accuracy (scaled by 255 the converter's own validation refuses the model). The fp32 artifact loses none.
+    with np.load(workspace / "train.npz") as train:
+        np.savez(workspace / "train_x16.npz", x=train["x"] * 16.0, y=train["y"])
+    document = base_document()
+    document["data"]["calibration"] = "train_x16.npz"
+    document["accuracy_budget"]["max_drop_points"] = 0.5
+    document["formats"]["tflite"] = ["fp32", "int8"]
+    path = write_config(workspace, document)
+    with pytest.raises(AccuracyGateError) as raised:
+        run_pipeline(path)
+    message = str(raised.value)
+    assert "cnn_int8.tflite: accuracy drop" in message and "exceeds --max-drop 0.5" in message and "cnn_fp32.tflite" not in message
+    out = workspace / "out"
+    assert f"results and reports written: {out / 'results.json'}" in message
+
+    # Results and both reports were written before the gate failed, with the verdict in each.
+    results = {r["artifact"]["name"]: r for r in load_results(out / "results.json")["results"]}
+    fp32_gate, int8_gate = results["cnn_fp32.tflite"]["reference"]["gate"], results["cnn_int8.tflite"]["reference"]["gate"]
+    assert fp32_gate["passed"] and fp32_gate["drop_upper_points"] == 0.0
+    assert not int8_gate["passed"] and int8_gate["drop_upper_points"] > 0.5
+    assert f"(95 % upper bound {int8_gate['drop_upper_points']:.2f}) exceeds --max-drop 0.5" in message
+    assert "accuracy gate failed" in (out / "report.html").read_text() and "accuracy gate failed" in (out / "report.md").read_text()
+    rows = {row["artifact"]: row for row in json.loads((out / "pipeline.json").read_text())["rows"]}
+    assert rows["cnn_fp32.tflite"]["within_budget"] is True and rows["cnn_int8.tflite"]["within_budget"] is False
+
+    # The CLI exits with the gate's code, after the work is cached: nothing is converted or benched again.
+    assert main(["pipeline", str(path)]) == GATE_EXIT_CODE
+    assert "accuracy gate failed" in capsys.readouterr().err
+    assert len(load_results(out / "results.json")["results"]) == 2

@@ -27,29 +27,26 @@ def milliseconds(value: float | None) -> str:
     return number(value, "{:#.3g}")
 
 
-def with_interval(value: float | None, bounds: tuple[float, float] | None, pattern: str, bound_pattern: str, scale: float = 1.0) -> str:
-    """A figure followed by its 95 % interval, e.g. "97.78 [96.4, 99.1]"; the figure alone when none was recorded."""
-    text = number(value, pattern, scale)
-    if value is None or bounds is None:
-        return text
-    return f"{text} [{number(bounds[0], bound_pattern, scale)}, {number(bounds[1], bound_pattern, scale)}]"
+def interval(bounds: tuple[float, float] | None, pattern: str, scale: float = 1.0) -> str:
+    """A 95 % interval as "[low, high]"; empty when none was recorded."""
+    return "" if bounds is None else f"[{number(bounds[0], pattern, scale)}, {number(bounds[1], pattern, scale)}]"
 
 
-def gate_cell(row: ArtifactRow) -> str:
-    """The accuracy gate's verdict with the figures it rests on: the drop's 95 % upper bound against the budget."""
+def gate_verdict(row: ArtifactRow) -> str:
     gate = row.gate
-    if not gate:
-        return "-"
-    figures = f"{gate['drop_upper_points']:.2f} {'≤' if gate['passed'] else '>'} {gate['max_drop_points']:g}"
-    return f"pass ({figures})" if gate["passed"] else f"FAIL ({figures})"
+    return "-" if not gate else ("pass" if gate["passed"] else "FAIL")
 
 
-def median_precision_cell(row: ArtifactRow) -> str:
-    """The median's 95 % interval half-width as a share of it, marked "noisy" when the run failed its check."""
-    stability = row.stability or {}
-    half_width = stability.get("median_relative_half_width")
-    text = "-" if half_width is None else f"±{number(half_width, '{:.2f}', 100)} %"
-    return f"{text} noisy" if row.noisy else text
+def gate_figures(row: ArtifactRow) -> str:
+    """What the verdict rests on: the drop's 95 % upper bound against the budget, in points."""
+    gate = row.gate
+    return "" if not gate else f"({gate['drop_upper_points']:.2f} {'≤' if gate['passed'] else '>'} {gate['max_drop_points']:g})"
+
+
+def median_precision(row: ArtifactRow) -> str:
+    """The median's 95 % interval half-width as a share of it."""
+    half_width = (row.stability or {}).get("median_relative_half_width")
+    return "-" if half_width is None else f"±{number(half_width, '{:.2f}', 100)} %"
 
 
 @dataclass(frozen=True)
@@ -60,6 +57,12 @@ class Column:
     help: str = ""
     optional: bool = False  # left out of a table where no row has a value
     css_class: Callable[[ArtifactRow], str] | None = None  # HTML only: a class for the cell, to colour a verdict
+    detail: Callable[[ArtifactRow], str] | None = None  # a qualifier (interval, marker): a second line in HTML
+
+    def text(self, row: ArtifactRow) -> str:
+        """The cell on one line, figure then qualifier, e.g. "97.78 [96.4, 99.1]" (Markdown)."""
+        detail = self.detail(row) if self.detail else ""
+        return f"{self.cell(row)} {detail}" if detail else self.cell(row)
 
 
 COLUMNS: list[Column] = [
@@ -71,7 +74,7 @@ COLUMNS: list[Column] = [
     Column("load ms", lambda r: number(r.load_ms, "{:.1f}")),
     Column("p50 ms", lambda r: milliseconds(r.p50_ms)),
     Column(
-        "p50 ±", median_precision_cell, css_class=lambda r: "noisy" if r.noisy else "",
+        "p50 ±", median_precision, detail=lambda r: "noisy" if r.noisy else "", css_class=lambda r: "noisy" if r.noisy else "",
         help="half-width of the 95 % interval of the median latency, as a share of the median; 'noisy': the run failed its "
         "stability check (median interval wider than the target, warm-up unsettled, or a very large tail; see Warnings)",
     ),
@@ -79,13 +82,13 @@ COLUMNS: list[Column] = [
     Column("p99 ms", lambda r: milliseconds(r.p99_ms)),
     Column("runs/s", lambda r: number(r.throughput_per_s, "{:,.0f}"), help="throughput at the mean latency, one sample per run"),
     Column("peak MB", lambda r: number(r.peak_rss_bytes, "{:,.0f}", 1 / 2**20), help="peak resident memory of the benchmarking process"),
-    Column("top-1 %", lambda r: with_interval(r.top1, r.top1_ci, "{:.2f}", "{:.1f}", 100), help="top-1 accuracy [seeded bootstrap 95 % interval]"),
+    Column("top-1 %", lambda r: number(r.top1, "{:.2f}", 100), detail=lambda r: interval(r.top1_ci, "{:.1f}", 100), help="top-1 accuracy [seeded bootstrap 95 % interval]"),
     Column(
-        "drop pts", lambda r: with_interval(r.drop_points, r.drop_ci_points, "{:+.2f}", "{:+.2f}"),
+        "drop pts", lambda r: number(r.drop_points, "{:+.2f}"), detail=lambda r: interval(r.drop_ci_points, "{:+.2f}"),
         help="float reference top-1 minus artifact top-1, in points (positive = worse) [paired bootstrap 95 % interval]",
     ),
     Column(
-        "gate", gate_cell, numeric=False, optional=True, css_class=lambda r: "" if not r.gate else ("pass" if r.gate["passed"] else "fail"),
+        "gate", gate_verdict, detail=gate_figures, numeric=False, optional=True, css_class=lambda r: "" if not r.gate else ("pass" if r.gate["passed"] else "fail"),
         help="accuracy gate (--max-drop, accuracy_budget): passes when the drop's 95 % upper bound is within the budget; (upper bound vs budget, points)",
     ),
     Column("agree %", lambda r: number(r.agreement, "{:.2f}", 100), help="samples where artifact and float reference pick the same class"),

@@ -28,6 +28,8 @@ tr.failed td { background: #fff1f0; }
 td.noisy { color: #9a6700; font-weight: 600; }
 td.fail { color: #cf222e; font-weight: 600; }
 td.pass { color: #1a7f37; }
+td .detail { display: block; color: #57606a; font-size: 0.9em; font-weight: normal; white-space: nowrap; }
+td.noisy .detail, td.fail .detail { color: inherit; font-weight: 600; }
 tr.pareto td:first-child { font-weight: 600; }
 table.provenance th { width: 11rem; }
 table.provenance td { word-break: break-word; }
@@ -81,7 +83,10 @@ def _warnings_section(warnings: list[ReportWarning]) -> str:
 def _cell(column: Column, row: ArtifactRow) -> str:
     classes = " ".join(name for name in ("num" if column.numeric else "", column.css_class(row) if column.css_class else "") if name)
     attribute = f' class="{escape(classes)}"' if classes else ""
-    return f"<td{attribute}>{escape(column.cell(row))}</td>"
+    detail = column.detail(row) if column.detail else ""
+    # The qualifier on its own line keeps the columns narrow enough for the table to fit a laptop screen.
+    second_line = f'<span class="detail">{escape(detail)}</span>' if detail else ""
+    return f"<td{attribute}>{escape(column.cell(row))}{second_line}</td>"
 
 
 def _target_section(group: TargetGroup) -> str:

@@ -53,7 +53,7 @@ def _target(group: TargetGroup) -> str:
     rows = []
     for row in group.rows:
         if row.ok:
-            rows.append([md_escape(column.cell(row)) for column in columns])
+            rows.append([md_escape(column.text(row)) for column in columns])
         else:
             error = (row.error or "failed").splitlines()[0]
             rows.append([md_escape(row.label), f"FAILED: {md_escape(error)}"] + [""] * (len(columns) - 2))

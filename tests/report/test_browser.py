@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_sdk.report import write_report
-from tests.report.conftest import edited_copy
+from tests.report.conftest import edited_copy, noisy_and_over_budget
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -26,8 +26,12 @@ def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_report_renders_in_chromium_with_tables_and_plots(results_json, tmp_path):
-    # The hostile name must render as text, not run.
-    hostile = edited_copy(results_json, tmp_path / "results.json", lambda d: d["results"][1]["artifact"].update(name="<script>alert(1)</script>.tflite"))
+    # The hostile name must render as text, not run; the int8 row is also marked noisy and over its accuracy budget.
+    def edit(document):
+        noisy_and_over_budget(document)
+        document["results"][1]["artifact"].update(name="<script>alert(1)</script>.tflite")
+
+    hostile = edited_copy(results_json, tmp_path / "results.json", edit)
     report = write_report([hostile], tmp_path / "report.html")
     screenshot = tmp_path / "report.png"
 
@@ -47,6 +51,12 @@ def test_report_renders_in_chromium_with_tables_and_plots(results_json, tmp_path
     assert len(re.findall(r'<svg class="plot"', dom)) == 3
     assert dom.count("<path") > 20 and "Latency vs accuracy" in dom and "Pareto front" in dom
     assert '<table class="provenance">' in dom
+    # The intervals, the gate verdict and the noisy marker reached the rendered table and the warnings.
+    assert re.search(r'<td class="num">\d+\.\d\d<span class="detail">\[\d+\.\d, \d+\.\d\]</span></td>', dom)  # top-1 % [95 % interval]
+    assert '<td class="num noisy">±1.80 %<span class="detail">noisy</span></td>' in dom
+    assert '<td class="fail">FAIL<span class="detail">(1.60 &gt; 1)</span></td>' in dom
+    assert re.search(r'<td class="pass">pass<span class="detail">\(\d\.\d\d ≤ 1\)</span></td>', dom)
+    assert "noisy timings over 60 runs: median known to +-1.80 %" in dom and "accuracy gate failed" in dom
     # The injected name is text in the DOM; no script element exists.
     assert "&lt;script&gt;alert(1)&lt;/script&gt;.tflite" in dom and "<script" not in dom
     # Nothing to load: no external URL, no <img>, <link>, <iframe> or other element with a src.

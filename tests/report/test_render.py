@@ -60,9 +60,11 @@ def test_both_reports_show_the_recorded_intervals_and_gate(results_json):
     for result in results:
         top1, drop, gate, precision = expected_cells(result)
         assert gate.startswith("pass (0.00 ≤ 1)")  # the int8 digits CNN agrees with its float reference
-        for cell in (top1, drop, gate):
-            assert f">{html.escape(cell)}</td>" in page
-        assert re.search(rf'<td class="num( noisy)?">{re.escape(precision)}</td>', page)
+        for cell in (top1, drop, gate):  # HTML: the figure, then the interval or the figures on a second line
+            figure, detail = cell.split(" ", 1)
+            assert f'>{html.escape(figure)}<span class="detail">{html.escape(detail)}</span></td>' in page
+        figure = precision.removesuffix(" noisy")
+        assert re.search(rf'<td class="num( noisy)?">{re.escape(figure)}(<span class="detail">noisy</span>)?</td>', page)
         row = next(line for line in markdown.splitlines() if line.startswith(f"| {result['artifact']['name'].replace('_', chr(92) + '_')} |"))
         for cell in (top1.replace("[", "\\[").replace("]", "\\]"), drop.replace("[", "\\[").replace("]", "\\]"), gate, precision):
             assert f"| {cell} |" in row
@@ -75,7 +77,8 @@ def test_noisy_run_and_failed_gate_are_marked_and_warned(results_json, tmp_path)
     top1, drop, gate, precision = expected_cells(int8)
     assert precision == "±1.80 % noisy" and gate == "FAIL (1.60 > 1)"
     page = render_report([flagged], "html")
-    assert '<td class="num noisy">±1.80 % noisy</td>' in page and '<td class="fail">FAIL (1.60 &gt; 1)</td>' in page
+    assert '<td class="num noisy">±1.80 %<span class="detail">noisy</span></td>' in page
+    assert '<td class="fail">FAIL<span class="detail">(1.60 &gt; 1)</span></td>' in page
     assert '<span class="warning-kind noise">noise</span> <strong>digits_int8.tflite on desktop</strong>: noisy timings over 60 runs: median known to +-1.80 %' in page
     assert "accuracy gate failed: drop +0.90 points, 95 % upper bound 1.60 above the budget of 1 points" in page
     markdown = render_report([flagged], "md")
