@@ -99,8 +99,11 @@ def bench(
     input_key: str | None = None,
     label_key: str | None = None,
     progress: Progress | None = None,
+    checkpoint: Any = None,
 ) -> list[BenchResult]:
-    """Benchmark artifacts on `data` against an optional float reference; see edge_sdk.bench."""
+    """Benchmark artifacts on `data` against an optional float reference; see edge_sdk.bench.
+
+    `checkpoint` (an edge_sdk.checkpoint.BenchCheckpoint) saves each finished result at once and resumes from it."""
     from edge_sdk.bench import bench as run_bench
 
     return run_bench(
@@ -112,6 +115,7 @@ def bench(
         input_key=input_key,
         label_key=label_key,
         progress=progress,
+        checkpoint=checkpoint,
     )
 
 

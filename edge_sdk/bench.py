@@ -14,7 +14,8 @@ from edge_sdk import latency, metrics, stats
 from edge_sdk.artifact import load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
-from edge_sdk.errors import EdgeSdkError, RuntimeFailure, UsageError
+from edge_sdk.checkpoint import BenchCheckpoint, result_key
+from edge_sdk.errors import EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.models import detect_model_kind
 from edge_sdk.progress import Progress
@@ -38,6 +39,11 @@ class BenchSettings:
     time_budget_s: float | None = None
     cold_start: bool = False  # also time process start to first result in a fresh process
     max_drop_points: float | None = None  # accuracy gate: budget for the upper bound of the drop vs the reference
+    # Crash isolation (edge_sdk.isolation): each artifact loads and runs in a worker process with these limits.
+    # They change what may fail, not what is measured, so they are not part of `to_dict()` (nor of resume keys).
+    isolate: bool = True
+    timeout_s: float | None = 600.0
+    memory_limit_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -46,6 +52,10 @@ class BenchSettings:
             raise UsageError(f"--warmup {self.warmup} must not be negative")
         if self.runner.threads is not None and self.runner.threads < 1:
             raise UsageError(f"--threads {self.runner.threads} must be at least 1")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise UsageError(f"--timeout {self.timeout_s:g} must be more than 0 seconds")
+        if self.memory_limit_bytes is not None and self.memory_limit_bytes < 2**20:
+            raise UsageError(f"--memory-limit {self.memory_limit_bytes} bytes is below 1 MiB", fix="give it in MiB, e.g. --memory-limit 2048")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -95,8 +105,14 @@ def bench(
     input_key: str | None = None,
     label_key: str | None = None,
     progress: Progress | None = None,
+    checkpoint: BenchCheckpoint | None = None,
 ) -> list[BenchResult]:
-    """Benchmark each artifact on `data`; one result per artifact (failed ones carry status 'error')."""
+    """Benchmark each artifact on `data`; one result per artifact (failed ones carry status 'error').
+
+    Each artifact loads and runs in a worker process (edge_sdk.isolation) unless `settings.isolate` is False.
+    With a `checkpoint` (edge_sdk.checkpoint), every finished result is saved at once, and results it already
+    holds for the same files and settings are reused instead of measured again.
+    """
     settings = settings or BenchSettings()
     progress = progress or Progress(enabled=False)
     if not artifacts:
@@ -105,24 +121,45 @@ def bench(
     if reference:
         detect_model_kind(Path(reference))  # a missing or unreadable reference fails before any work
     environment = describe_machine()
-    results = []
-    for path in artifacts:
+    keys = [result_key(Path(path), Path(data), reference, settings.to_dict(), preprocess or {}, input_key, label_key, settings.target) for path in artifacts] if checkpoint else []
+    if checkpoint:
+        checkpoint.check_all_reusable(keys)
+    results: list[BenchResult] = []
+    for index, path in enumerate(artifacts):
+        finished = checkpoint.finished(keys[index]) if checkpoint else None
+        if finished is not None:
+            progress.message(f"{Path(path).name}: finished in an earlier run, taken from {checkpoint.path}")  # type: ignore[union-attr]
+            results.append(BenchResult(**{key: value for key, value in finished.items() if key != "schema_version"}))
+            continue
         try:
-            results.append(_bench_one(Path(path), Path(data), references, settings, preprocess or {}, input_key, label_key, environment, progress))
+            result = _bench_one(Path(path), Path(data), references, settings, preprocess or {}, input_key, label_key, environment, progress)
         except EdgeSdkError as error:
             # Recorded, not raised: the other artifacts still run; the caller reports failures.
-            results.append(
-                BenchResult(
-                    artifact={"path": str(path), "name": Path(path).name},
-                    target={"name": settings.target, "transport": "local"},
-                    data={"path": str(data)},
-                    settings=settings.to_dict(),
-                    environment=environment,
-                    status="error",
-                    error=str(error),
-                )
+            result = BenchResult(
+                artifact={"path": str(path), "name": Path(path).name},
+                target={"name": settings.target, "transport": "local"},
+                data={"path": str(data)},
+                settings=settings.to_dict(),
+                environment=environment,
+                status="error",
+                error=str(error),
             )
+        except KeyboardInterrupt:
+            raise InterruptedRun(f"interrupted while benchmarking {Path(path).name}: {_unfinished(artifacts, index, checkpoint)}",
+                                 fix="run the same command again to resume" if checkpoint else "give -o to keep finished results") from None
+        results.append(result)
+        if checkpoint:
+            try:
+                checkpoint.record(keys[index], result.to_dict())
+            except OutputWriteError as error:
+                raise OutputWriteError(f"{error.message}; {_unfinished(artifacts, index, checkpoint)}", fix=error.fix) from error
     return results
+
+
+def _unfinished(artifacts: list[Path], index: int, checkpoint: BenchCheckpoint | None) -> str:
+    kept = f", kept in {checkpoint.path}" if checkpoint else " (not saved: no results file was given)"
+    names = ", ".join(Path(path).name for path in artifacts[index:])
+    return f"{index} of {len(artifacts)} artifact(s) finished{kept}; not finished: {names}"
 
 
 def _bench_one(
@@ -140,37 +177,87 @@ def _bench_one(
     spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
     dataset = Dataset(data_path, spec, input_key=input_key, label_key=label_key)
     indices = dataset.subset(settings.max_samples, settings.seed)
-    runner = runner_for(path, settings.runner)
-    reset_peak_rss()
-    rss_before, _ = rss_bytes()
-    with runner:
-        evaluation = evaluate(runner, dataset, indices, progress, f"evaluate {path.name}")
-        stability = _timed_latency(runner, dataset, settings, progress, path.name)
-        latencies_ms = stability.latencies_ms
-        runner_description = runner.describe()
-        io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
-    _, peak_rss = rss_bytes()
+    request = MeasureRequest(path, data_path, spec, input_key, label_key, indices, settings)
+    if settings.isolate:
+        from edge_sdk.isolation import IsolationLimits, run_isolated
+
+        progress.message(f"measuring {path.name} in a worker process ...")
+        limits = IsolationLimits(settings.timeout_s, settings.memory_limit_bytes)
+        measured: Measurement = run_isolated("edge_sdk.bench:measure", request, label=path.name, limits=limits)
+    else:
+        measured = measure(request, progress=progress)
+    evaluation = measured.evaluation
+    latencies_ms = measured.stability.latencies_ms
     result = BenchResult(
-        artifact=_describe_artifact(path, artifact.manifest, io),
+        artifact=_describe_artifact(path, artifact.manifest, measured.io),
         target={"name": settings.target, "transport": "local", "host": None},
         data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
-        settings={**settings.to_dict(), "runtime": runner_description},
+        settings={**settings.to_dict(), "runtime": measured.runtime},
         environment=environment,
         timing={
-            "load_ms": (runner.load_time_s or 0.0) * 1000.0,
+            "load_ms": measured.load_ms,
             "first_inference_ms": evaluation.first_inference_ms,
             "latency": metrics.latency_stats(latencies_ms),
             "latencies_ms": [round(value, 6) for value in latencies_ms],
-            "stability": stability.to_dict(),
-            "cold_start": _cold_start(path, runner, dataset, settings) if settings.cold_start else None,
+            "stability": measured.stability.to_dict(),
+            "cold_start": measured.cold_start,
         },
-        memory={"peak_rss_bytes": peak_rss, "rss_increase_bytes": max(0, peak_rss - rss_before)},
+        memory={"peak_rss_bytes": measured.peak_rss_bytes, "rss_increase_bytes": max(0, measured.peak_rss_bytes - measured.rss_before_bytes)},
         accuracy=_accuracy(evaluation, settings.seed),
     )
     if references is not None:
         reference_eval = references.outputs_for(dataset, indices)
         result.reference = _compare_to_reference(references, reference_eval, evaluation, settings)
     return result
+
+
+@dataclass
+class MeasureRequest:
+    """What the worker needs to load, evaluate and time one artifact (the host already chose the samples)."""
+
+    path: Path
+    data_path: Path
+    spec: PreprocessSpec
+    input_key: str | None
+    label_key: str | None
+    indices: list[int] | None
+    settings: BenchSettings
+
+
+@dataclass
+class Measurement:
+    """What the worker sends back; accuracy and fidelity are computed from `evaluation` on the host."""
+
+    evaluation: _Evaluation
+    stability: latency.LatencyMeasurement
+    runtime: dict[str, Any]
+    io: dict[str, Any]
+    load_ms: float
+    peak_rss_bytes: int
+    rss_before_bytes: int
+    cold_start: dict[str, Any] | None
+
+
+def measure(request: MeasureRequest, phase: Any = None, progress: Progress | None = None) -> Measurement:
+    """Load the artifact, evaluate every selected sample and time it. Runs in the worker process (see
+    edge_sdk.isolation), so peak RSS is the worker's own: the runtime, the model and the data, nothing else."""
+    phase = phase or (lambda name: None)
+    progress = progress or Progress(enabled=False)
+    path, settings = request.path, request.settings
+    dataset = Dataset(request.data_path, request.spec, input_key=request.input_key, label_key=request.label_key)
+    runner = runner_for(path, settings.runner)
+    reset_peak_rss()
+    rss_before, _ = rss_bytes()
+    phase("loading")
+    with runner:
+        phase("running")
+        evaluation = evaluate(runner, dataset, request.indices, progress, f"evaluate {path.name}")
+        stability = _timed_latency(runner, dataset, settings, progress, path.name)
+        runtime = runner.describe()
+        io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
+    _, peak_rss = rss_bytes()
+    cold_start = _cold_start(path, runner, dataset, settings) if settings.cold_start else None
+    return Measurement(evaluation, stability, runtime, io, (runner.load_time_s or 0.0) * 1000.0, peak_rss, rss_before, cold_start)
 
 
 def _timed_latency(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, progress: Progress, label: str) -> latency.LatencyMeasurement:

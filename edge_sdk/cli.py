@@ -110,11 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     device.add_argument("--ssh-key", type=Path, help="private key for ssh (default: ssh's own choice)")
     device.add_argument("--known-hosts", type=Path, help="known_hosts file to check host keys against (default: ~/.ssh/known_hosts)")
     device.add_argument("--accept-new-host-key", action="store_true", help="trust a host key seen for the first time (a changed key is still refused)")
-    device.add_argument("--timeout", type=float, default=600.0, help="seconds one command on a device may take (default 600)")
+    device.add_argument("--timeout", type=float, default=600.0, help="seconds one artifact may take: its worker process here, or one command on a device (default 600)")
     device.add_argument("--remote-python", help="Python interpreter on the device (default: the profile's, python3)")
     device.add_argument("--benchmark-model", help="adb: TFLite benchmark_model binary (a local file to push, or a path on the device)")
     bench.add_argument("-o", "--output", type=Path, help="write the results JSON here")
-    bench.add_argument("--overwrite", action="store_true", help="replace an existing results file")
+    bench.add_argument("--overwrite", action="store_true", help="replace an existing results file (and discard its unfinished .partial file)")
+    bench.add_argument("--memory-limit", type=float, metavar="MIB", help="address-space limit of each artifact's worker process, in MiB")
     _add_preprocess_args(bench)
     _add_output_args(bench)
 
@@ -281,11 +282,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         target=args.target,
         max_drop_points=args.max_drop, latency_target=args.latency_target, time_budget_s=args.time_budget, cold_start=args.cold_start,
+        timeout_s=args.timeout, memory_limit_bytes=int(args.memory_limit * 2**20) if args.memory_limit else None,
         runner=RunnerOptions(
             threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
             providers=_comma_list(args.providers) or [], graph_optimization=args.graph_optimization,
         ),
     )
+    checkpoint = None
     if args.host:
         from edge_sdk.api import bench_on_devices
         from edge_sdk.remote import DeviceOptions
@@ -301,12 +304,20 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         if get_profile(args.target).transport != "local":
             raise UsageError(f"target {args.target} is reached over {get_profile(args.target).transport}: give --host", fix=f"edge-sdk bench ... --target {args.target} --host ssh://user@device")
+        from edge_sdk.checkpoint import BenchCheckpoint, partial_path_for
+
+        # Each finished result is saved at once beside -o and reused by a re-run (see edge_sdk.checkpoint).
+        checkpoint = BenchCheckpoint(partial_path_for(args.output), fresh=args.overwrite) if args.output else None
         results = bench(
             args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
-            input_key=args.input_key, label_key=args.label_key, progress=_progress(args),
+            input_key=args.input_key, label_key=args.label_key, progress=_progress(args), checkpoint=checkpoint,
         )
+        if checkpoint and checkpoint.reused:
+            print(f"resumed: {len(checkpoint.reused)} result(s) taken from {checkpoint.path} ({', '.join(checkpoint.reused)})", file=sys.stderr)
     if args.output:
         save_results(args.output, results, overwrite=args.overwrite)
+        if checkpoint:
+            checkpoint.remove()
     if args.json:
         print(json.dumps(results_document(results), indent=2))
     elif not args.quiet:

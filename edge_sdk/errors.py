@@ -69,3 +69,15 @@ class DeviceError(EdgeSdkError):
     """A device could not be reached, refused the connection or its host key, or was lost mid-run (ssh, adb)."""
 
     exit_code = 11
+
+
+class OutputWriteError(EdgeSdkError):
+    """An output could not be written (disk full, read-only, quota); the partial file was removed."""
+
+    exit_code = 12
+
+
+class InterruptedRun(EdgeSdkError):
+    """A bench or pipeline stopped by Ctrl-C (SIGINT) or SIGTERM; finished results are kept for a re-run to resume."""
+
+    exit_code = 130

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import hashlib
 import json
@@ -13,7 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.errors import OutputExistsError
+from edge_sdk.errors import OutputExistsError, OutputWriteError
+
+# errno values that only a write raises: reported as OutputWriteError naming the file, never as a traceback.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 def check_can_write(path: Path, overwrite: bool, what: str = "output") -> None:
@@ -29,16 +33,28 @@ def check_can_write(path: Path, overwrite: bool, what: str = "output") -> None:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _write_error(path, error) from error
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as error:
+        if error.errno in WRITE_ERRNOS:
+            raise _write_error(path, error) from error
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _write_error(path: Path, error: OSError) -> OutputWriteError:
+    fix = "free disk space (or choose another output folder) and run again; finished results were kept" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "choose a writable output folder"
+    return OutputWriteError(f"cannot write {path}: {error.strerror or error}; nothing partial was left behind", fix=fix)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -48,6 +64,23 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+
+
+def save_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
+    """np.savez through a temporary file and a rename (a handle, so numpy does not append '.npz' to the name)."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
+def copy_file_atomic(source: Path, target: Path) -> None:
+    """Copy `source` to `target` (with its modes and times) through a temporary file and a rename."""
+    with atomic_path(Path(target)) as tmp:
+        shutil.copy2(source, tmp)
 
 
 def write_json_atomic(path: Path, payload: Any) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.errors import DataError
+from edge_sdk.errors import DataError, InterruptedRun
 from edge_sdk.fileio import sha256_of, write_bytes_atomic, write_json_atomic
 from edge_sdk.pipeline_config import ModelEntry, PipelineConfig, TargetEntry, load_config
 from edge_sdk.progress import Progress
@@ -55,19 +55,22 @@ def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> P
     toolchain = {"edge-sdk": __version__, **package_versions(TOOLCHAIN)}
     data_hashes = {"evaluation": sha256_of(config.evaluation_data), "calibration": sha256_of(config.calibration_data) if config.calibration_data else None}
     artifacts: dict[str, list[Path]] = {}
-    for model in config.models:
-        artifacts[model.name] = [_convert(model, fmt, mode, config, cache, toolchain, data_hashes, run, progress) for fmt, modes in model.formats.items() for mode in modes]
     results = []
-    for target in config.targets:
-        if not target.runnable:
-            run.skipped_targets[target.name] = f"{target.kind} targets ({target.host}) are not run by the pipeline yet; only desktop/local"
-            continue
+    try:  # every finished conversion and bench is in the cache at once (_convert, _bench): a re-run resumes
         for model in config.models:
-            teacher = next((m for m in config.models if m.name == model.teacher), None)
-            for path in artifacts[model.name]:
-                result, teacher_fidelity = _bench(path, model, teacher, target, config, cache, data_hashes, run, progress)
-                results.append(result)
-                run.rows.append(_row(model, target, path, result, teacher_fidelity, config.max_drop_points))
+            artifacts[model.name] = [_convert(model, fmt, mode, config, cache, toolchain, data_hashes, run, progress) for fmt, modes in model.formats.items() for mode in modes]
+        for target in config.targets:
+            if not target.runnable:
+                run.skipped_targets[target.name] = f"{target.kind} targets ({target.host}) are not run by the pipeline yet; only desktop/local"
+                continue
+            for model in config.models:
+                teacher = next((m for m in config.models if m.name == model.teacher), None)
+                for path in artifacts[model.name]:
+                    result, teacher_fidelity = _bench(path, model, teacher, target, config, cache, data_hashes, run, progress)
+                    results.append(result)
+                    run.rows.append(_row(model, target, path, result, teacher_fidelity, config.max_drop_points))
+    except (KeyboardInterrupt, InterruptedRun):
+        raise InterruptedRun(_unfinished_steps(config, run), fix="run the same command again: finished steps are taken from the cache") from None
     _write_json_cache(cache_path, cache)
     _write_outputs(config, results, run)
     _check_accuracy_budget(results, run)
@@ -103,6 +106,17 @@ def _write_json_cache(path: Path, cache: dict[str, Any]) -> None:
     write_json_atomic(path, cache)
 
 
+def _unfinished_steps(config: PipelineConfig, run: PipelineRun) -> str:
+    """What an interrupted run finished (kept in the cache) and what it did not."""
+    done = set(run.converted + run.conversions_cached + run.benched + run.benches_cached)
+    steps = [f"{model.name} -> {fmt} {mode}" for model in config.models for fmt, modes in model.formats.items() for mode in modes]
+    steps += [f"{model.name}_{mode}.{fmt} on {target.name}" for target in config.targets if target.runnable
+              for model in config.models for fmt, modes in model.formats.items() for mode in modes]
+    unfinished = [step for step in steps if step not in done]
+    return (f"pipeline interrupted: {len(steps) - len(unfinished)} of {len(steps)} steps finished (kept in {config.output / CACHE_FILE}); "
+            f"not finished: {', '.join(unfinished)}, and the reports")
+
+
 def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cache: dict[str, Any], toolchain: dict[str, str], data_hashes: dict[str, Any], run: PipelineRun, progress: Progress) -> Path:
     from edge_sdk.api import convert
 
@@ -123,6 +137,7 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
         validation_data=config.evaluation_data, preprocess=model.preprocess, overwrite=True, progress=progress,
     )
     cache["conversions"][str(output)] = key
+    _write_json_cache(config.output / CACHE_FILE, cache)
     run.converted.append(label)
     return output
 
@@ -156,6 +171,7 @@ def _bench(path: Path, model: ModelEntry, teacher: ModelEntry | None, target: Ta
         teacher_fidelity = (against_teacher.reference or {}).get("fidelity")
     if result.status == "ok":
         cache["benches"][key] = {"result": result.to_dict(), "teacher_fidelity": teacher_fidelity}
+        _write_json_cache(config.output / CACHE_FILE, cache)
     run.benched.append(label)
     return result, teacher_fidelity
 

@@ -111,6 +111,7 @@ def _prepare(path: Path, data: Path, inputs_npz: Path, references: Any, settings
              input_key: str | None, label_key: str | None, progress: Any) -> _Prepared:
     from edge_sdk.artifact import load_artifact, manifest_path_for
     from edge_sdk.data import Dataset, PreprocessSpec
+    from edge_sdk.fileio import save_npz_atomic
 
     artifact = load_artifact(path)
     spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
@@ -123,7 +124,7 @@ def _prepare(path: Path, data: Path, inputs_npz: Path, references: Any, settings
             arrays[name].append(array)
         if sample.label is not None:
             labels.append(sample.label)
-    np.savez(inputs_npz, **{name: np.stack(values) for name, values in arrays.items()})
+    save_npz_atomic(inputs_npz, {name: np.stack(values) for name, values in arrays.items()})
     count = len(next(iter(arrays.values())))
     extra = [manifest_path_for(path)] if manifest_path_for(path).exists() else []
     extra += _external_data_files(path)
@@ -197,7 +198,7 @@ def _run_one(transport: Any, zip_on_device: str | None, item: _Prepared, index: 
     transport.pull(f"result-{index}.json", result_json)
     transport.pull(f"outputs-{index}.npz", outputs_npz)
     device_result = json.loads(result_json.read_text())["results"][0]
-    with np.load(outputs_npz) as pulled:
+    with np.load(outputs_npz, allow_pickle=False) as pulled:
         outputs = pulled["outputs"]
     evaluation = _Evaluation(outputs, item.labels, device_result["timing"]["first_inference_ms"])
     device_result.pop("schema_version", None)

@@ -78,7 +78,9 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
         io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
     _, peak_rss = rss_bytes()
     if outputs is not None:
-        np.savez(outputs, **{OUTPUTS_KEY: evaluation.outputs})
+        from edge_sdk.fileio import save_npz_atomic
+
+        save_npz_atomic(Path(outputs), {OUTPUTS_KEY: evaluation.outputs})
     return BenchResult(
         artifact=_describe_artifact(Path(model), artifact.manifest, io),
         target={"name": settings.target, "transport": "local", "host": None},

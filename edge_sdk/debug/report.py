@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.fileio import check_can_write, write_json_atomic
+from edge_sdk.fileio import check_can_write, write_bytes_atomic, write_json_atomic
 
 # A healthy int8 tensor sits around 30-45 dB; a drop of 6 dB (4x the noise power) from the layer before is a jump.
 JUMP_DB = 6.0
@@ -97,7 +97,7 @@ class DebugReport:
     def save(self, path: Path, overwrite: bool = False) -> None:
         check_can_write(Path(path), overwrite, "debug report")
         if Path(path).suffix == ".md":
-            Path(path).write_text(self.to_markdown(top=len(self.layers)))
+            write_bytes_atomic(Path(path), self.to_markdown(top=len(self.layers)).encode("utf-8"))
         else:
             write_json_atomic(Path(path), self.to_dict())
 

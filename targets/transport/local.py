@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from edge_sdk.errors import DeviceError
+from edge_sdk.fileio import copy_file_atomic
 from targets.transport.base import RunOutput, Transport
 
 
@@ -32,7 +33,7 @@ class LocalTransport(Transport):
 
     def push(self, local: Path, remote_name: str) -> str:
         target = Path(self.workdir) / remote_name
-        shutil.copy2(local, target)
+        copy_file_atomic(local, target)
         return str(target)
 
     def run(self, argv: list[str], timeout_s: float | None = None, path_prepends: dict[str, str] | None = None) -> RunOutput:
@@ -46,7 +47,7 @@ class LocalTransport(Transport):
         return RunOutput(result.returncode, result.stdout, result.stderr)
 
     def pull(self, remote_name: str, local: Path) -> None:
-        shutil.copy2(Path(self.workdir) / remote_name, local)
+        copy_file_atomic(Path(self.workdir) / remote_name, local)
 
     def close(self) -> None:
         if self._workdir is not None:

@@ -1,0 +1,81 @@
+"""Fixtures for the hardening tests: the real hello_world TFLite model (../shared/data), copies of it to bench
+several artifacts quickly, a byte-patched copy that really crashes the TFLite runtime, and the CLI as a child."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, shared
+
+# Found by a seeded mutation search (bit flips / 4-byte overwrites of hello_world_float.tflite, each candidate
+# run in a fresh process): these two overwrites make ai-edge-litert 2.3.0 die with SIGSEGV while building the
+# interpreter (Interpreter(...) + allocate_tensors), every time.
+SEGFAULT_PATCHES = ((1204, "ffffff7f"), (1972, "ffffffff"))
+
+
+@pytest.fixture
+def sine_npz(tmp_path: Path) -> Path:
+    path = tmp_path / "sine.npz"
+    np.savez(path, x=np.linspace(0.0, 6.28, 400, dtype=np.float32)[:, None])
+    return path
+
+
+@pytest.fixture
+def hello_world() -> Path:
+    return shared("tflite_micro/hello_world/hello_world_float.tflite")
+
+
+def copies(model: Path, folder: Path, names: list[str]) -> list[Path]:
+    """Copies of `model` under other names: distinct artifacts of a bench that each run in about the same time."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / name for name in names]
+    for path in paths:
+        shutil.copyfile(model, path)
+    return paths
+
+
+@pytest.fixture
+def segfaulting_tflite(tmp_path: Path, hello_world: Path) -> Path:
+    data = bytearray(hello_world.read_bytes())
+    for offset, patch in SEGFAULT_PATCHES:
+        data[offset : offset + len(bytes.fromhex(patch))] = bytes.fromhex(patch)
+    path = tmp_path / "crashes.tflite"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def edge_sdk_command(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "edge_sdk", *map(str, args)]
+
+
+def cli_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+
+
+def run_cli(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(edge_sdk_command(*args), capture_output=True, text=True, timeout=timeout, env=cli_env(), cwd=REPO)
+
+
+def worker_pids(parent: int) -> list[int]:
+    """Live isolation workers (python -m edge_sdk.isolation) whose parent is `parent`, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        state = next(line.split()[1] for line in status.splitlines() if line.startswith("State:"))
+        if ppid == parent and "edge_sdk.isolation" in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found

@@ -1,0 +1,71 @@
+"""Crash isolation (edge_sdk.isolation): each artifact loads and runs in a worker process, so a native crash, an
+out-of-memory failure or kill, and a hang become error records naming the artifact, and the bench goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import edge_sdk
+from edge_sdk.bench import BenchSettings
+from edge_sdk.results import load_results
+from tests.hardening.conftest import copies, run_cli, worker_pids
+
+
+def test_a_segfaulting_model_is_an_error_record_and_the_other_artifacts_still_run(tmp_path, sine_npz, hello_world, segfaulting_tflite):
+    first, last = copies(hello_world, tmp_path / "good", ["first.tflite", "last.tflite"])
+    results = edge_sdk.benchmark([first, segfaulting_tflite, last], sine_npz, settings=BenchSettings(runs=20, warmup=2))
+    assert [r.status for r in results] == ["ok", "error", "ok"]
+    assert results[1].error.startswith("crashes.tflite: the runtime crashed (SIGSEGV) while loading it")
+    assert results[0].timing["load_ms"] > 0 and len(results[2].timing["latencies_ms"]) == 20
+    assert results[2].memory["peak_rss_bytes"] > 0  # the worker's own peak
+
+
+def test_the_cli_reports_the_crash_and_keeps_the_other_results(tmp_path, sine_npz, hello_world, segfaulting_tflite):
+    (good,) = copies(hello_world, tmp_path / "good", ["good.tflite"])
+    out = tmp_path / "results.json"
+    completed = run_cli("bench", segfaulting_tflite, good, "--data", sine_npz, "--runs", "5", "-o", out, "--quiet")
+    assert completed.returncode == 1, completed.stderr
+    assert "crashes.tflite: the runtime crashed (SIGSEGV) while loading it" in completed.stderr
+    statuses = [r["status"] for r in load_results(out)["results"]]
+    assert statuses == ["error", "ok"]
+
+
+def test_a_memory_limit_too_small_for_the_runtime_is_an_out_of_memory_record(sine_npz, hello_world, tmp_path):
+    (good,) = copies(hello_world, tmp_path, ["good.tflite"])
+    settings = BenchSettings(runs=5, warmup=1, memory_limit_bytes=100 * 2**20)
+    limited, unlimited = edge_sdk.benchmark([hello_world], sine_npz, settings=settings) + edge_sdk.benchmark([good], sine_npz, settings=BenchSettings(runs=5, warmup=1))
+    assert limited.status == "error" and "hello_world_float.tflite: ran out of memory under the memory limit of 100 MiB" in limited.error
+    assert unlimited.status == "ok"
+
+
+def test_a_worker_killed_by_sigkill_is_reported_like_an_oom_kill(sine_npz, hello_world, tmp_path):
+    """The kernel's OOM killer sends SIGKILL; here the test sends it to the real worker mid-run."""
+    (slow,) = copies(hello_world, tmp_path, ["slow.tflite"])
+    results: list = []
+    thread = threading.Thread(target=lambda: results.extend(edge_sdk.benchmark([slow], sine_npz, settings=BenchSettings(runs=3_000_000, warmup=0, timeout_s=60))))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not (pids := worker_pids(os.getpid())) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pids, "no worker process appeared"
+    time.sleep(0.5)
+    os.kill(pids[0], signal.SIGKILL)
+    thread.join(60)
+    assert results[0].status == "error" and "slow.tflite: the worker was killed (SIGKILL)" in results[0].error
+    assert "out-of-memory killer" in results[0].error
+
+
+def test_an_artifact_that_does_not_finish_in_time_is_stopped_and_reported(sine_npz, hello_world, tmp_path):
+    """No input is known that makes ai-edge-litert hang; from the parent a hang and a run longer than the timeout
+    look the same, so a real run of the real model with far more timed runs than fit in the timeout stands in."""
+    slow, quick = copies(hello_world, tmp_path, ["slow.tflite", "quick.tflite"])
+    started = time.monotonic()
+    timed_out = edge_sdk.benchmark([slow], sine_npz, settings=BenchSettings(runs=50_000_000, warmup=0, timeout_s=3))[0]
+    assert time.monotonic() - started < 15
+    assert timed_out.status == "error"
+    assert "slow.tflite: did not finish within 3 s while running it (timeout); the worker was stopped" in timed_out.error
+    assert not worker_pids(os.getpid())
+    assert edge_sdk.benchmark([quick], sine_npz, settings=BenchSettings(runs=5, warmup=1, timeout_s=30))[0].status == "ok"
