@@ -7,7 +7,7 @@ CONSTRAINTS := requirements/constraints.txt
 EXTRAS ?= all,dev
 STAMP := $(VENV)/.installed-$(EXTRAS)
 
-.PHONY: install demo test test-fast typecheck typecheck-tensorrt bench clean
+.PHONY: install demo test test-fast typecheck typecheck-tensorrt bench fuzz clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ test: $(STAMP) typecheck-tensorrt
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow and not aarch64" tests
+
+# The fuzzed intake, longer: hypothesis with a random seed and EDGE_SDK_FUZZ_EXAMPLES examples per test (`make test`
+# runs the same tests with a small fixed budget), then atheris, coverage-guided, FUZZ_SECONDS per target.
+EDGE_SDK_FUZZ_EXAMPLES ?= 2000
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	EDGE_SDK_FUZZ_EXAMPLES=$(EDGE_SDK_FUZZ_EXAMPLES) $(PY) -m pytest -q tests/fuzz
+	for target in tflite npz results; do $(PY) tests/fuzz/atheris_intake.py $$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 || exit 1; done
 
 bench: $(STAMP)
 	$(PY) tools/bench/runner_overhead.py

@@ -9,7 +9,11 @@ every runner feeds data the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,7 +95,7 @@ class PreprocessSpec:
                 x = x - np.asarray(self.mean, dtype=np.float32).reshape(channel_shape)
             if self.std is not None:
                 x = x / np.asarray(self.std, dtype=np.float32).reshape(channel_shape)
-        return x.astype(self.dtype, copy=False)
+        return np.asarray(x.astype(self.dtype, copy=False))  # a 0-d sample stays an array, not a numpy scalar
 
 
 def parse_scale(text: str | float | None) -> float | None:
@@ -133,6 +137,7 @@ class _NpyStream:
         self._opener = opener
         with opener() as handle:
             self.shape, self.fortran_order, self.dtype, self._header_size = _read_npy_header(handle, source)
+            stored_bytes = _stream_size(handle) - self._header_size
         if self.dtype.hasobject:
             raise DataError(
                 f"{source} holds Python objects, which would need pickle to load",
@@ -142,16 +147,25 @@ class _NpyStream:
             raise DataError(f"{source} is a scalar, not an array of samples")
         self.num_rows = int(self.shape[0])
         self.row_shape = tuple(int(d) for d in self.shape[1:])
+        if 0 in self.row_shape:
+            raise DataError(f"{source} has shape {self.shape}: every sample is empty", fix="save arrays whose samples hold at least one value")
+        # Checked against the file before anything is read: a damaged header can declare petabytes.
+        self._row_bytes = math.prod(self.row_shape) * self.dtype.itemsize
+        if self.num_rows * self._row_bytes > stored_bytes:
+            raise DataError(
+                f"{source} is truncated or its header is damaged: shape {self.shape} of {self.dtype} needs {self.num_rows * self._row_bytes} bytes, the file holds {stored_bytes}",
+                fix="save the data again with numpy.save / numpy.savez",
+            )
 
     def rows(self, indices: Sequence[int] | None, chunk_rows: int = 256) -> Iterator[tuple[int, np.ndarray]]:
         """Yield (index, row) for sorted `indices` (all rows when None), reading in order."""
         wanted = range(self.num_rows) if indices is None else indices
-        row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * self.dtype.itemsize
+        row_bytes = self._row_bytes
         if self.fortran_order and len(self.shape) > 1:
             # Rows are not contiguous in Fortran order; this is the one case read whole.
             with self._opener() as handle:
                 handle.read(self._header_size)
-                array = np.frombuffer(handle.read(), dtype=self.dtype).reshape(self.shape, order="F")
+                array = np.frombuffer(handle.read(self.num_rows * row_bytes), dtype=self.dtype).reshape(self.shape, order="F")
             for index in wanted:
                 yield index, np.ascontiguousarray(array[index])
             return
@@ -177,6 +191,13 @@ class _NpyStream:
                     cursor += 1
 
 
+def _stream_size(handle: IO[bytes]) -> int:
+    """Bytes in a plain file or a zip member, header included."""
+    if isinstance(handle, _ArchiveMember):
+        return handle.size_bytes
+    return os.fstat(handle.fileno()).st_size
+
+
 def _skip(handle: IO[bytes], count: int) -> None:
     while count > 0:
         block = handle.read(min(count, 1 << 20))
@@ -194,8 +215,9 @@ def _read_npy_header(handle: IO[bytes], source: str) -> tuple[tuple[int, ...], b
             shape, fortran, dtype = npy_format.read_array_header_1_0(handle)
         else:
             shape, fortran, dtype = npy_format.read_array_header_2_0(handle)
-    except (ValueError, OSError, EOFError, SyntaxError) as error:
-        raise DataError(f"{source} is not a valid .npy array: {error}", fix="save the data with numpy.save / numpy.savez") from error
+    except (ValueError, OSError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as error:
+        # numpy tokenizes and literal-evals the header (never pickle): a damaged one fails in either step.
+        raise DataError(f"{source} is not a valid .npy array: {type(error).__name__}: {error}", fix="save the data with numpy.save / numpy.savez") from error
     header_size = handle.tell() if hasattr(handle, "tell") else 0
     return tuple(shape), bool(fortran), np.dtype(dtype), header_size
 
@@ -233,14 +255,16 @@ class Dataset:
             archive = zipfile.ZipFile(self.path)
             members = {name[:-4]: name for name in archive.namelist() if name.endswith(".npy")}
             archive.close()
-        except (zipfile.BadZipFile, OSError) as error:
-            raise DataError(f"{self.path} is not a readable .npz archive: {error}", fix="save it with numpy.savez") from error
+        except _ZIP_MEMBER_ERRORS as error:
+            raise DataError(f"{self.path} is not a readable .npz archive: {type(error).__name__}: {error}", fix="save it with numpy.savez") from error
         if not members:
             raise DataError(f"{self.path} holds no arrays")
         label_name = label_key or next((key for key in LABEL_KEYS if key in members), None)
         if label_key and label_key not in members:
             raise DataError(f"{self.path} has no array {label_key!r} (has: {', '.join(sorted(members))})")
         input_names = [input_key] if input_key else [key for key in members if key != label_name]
+        if not input_names:
+            raise DataError(f"{self.path} holds only the labels {label_name!r}, no input array", fix="save the inputs too: numpy.savez(path, x=inputs, y=labels)")
         for name in input_names:
             if name not in members:
                 raise DataError(f"{self.path} has no array {name!r} (has: {', '.join(sorted(members))})")
@@ -356,22 +380,44 @@ class Dataset:
         }
 
 
+# What zipfile raises for a damaged archive member: a bad header or CRC, broken deflate data, a cut-off stream,
+# an unsupported compression method or an encrypted member.
+_ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError)
+
+
+def _damaged_member(path: Path, member: str, error: BaseException) -> DataError:
+    return DataError(f"{path}: array {member} cannot be read, the archive is damaged: {type(error).__name__}: {error}", fix="save the data again with numpy.savez")
+
+
 def _open_member(path: Path, member: str) -> IO[bytes]:
-    archive = zipfile.ZipFile(path)
-    handle = archive.open(member)
-    return _ArchiveMember(archive, handle)
+    try:
+        archive = zipfile.ZipFile(path)
+    except _ZIP_MEMBER_ERRORS as error:
+        raise _damaged_member(path, member, error) from error
+    try:
+        handle = archive.open(member)
+    except _ZIP_MEMBER_ERRORS as error:
+        archive.close()
+        raise _damaged_member(path, member, error) from error
+    return _ArchiveMember(archive, handle, path, member)
 
 
 class _ArchiveMember:
     """A zip member that closes its archive with it and can report how far it has read."""
 
-    def __init__(self, archive: zipfile.ZipFile, handle: IO[bytes]) -> None:
+    def __init__(self, archive: zipfile.ZipFile, handle: IO[bytes], path: Path, member: str) -> None:
         self._archive = archive
         self._handle = handle
+        self._path = path
+        self._member = member
         self._position = 0
+        self.size_bytes = archive.getinfo(member).file_size
 
     def read(self, size: int = -1) -> bytes:
-        data = self._handle.read(size)
+        try:
+            data = self._handle.read(size)
+        except _ZIP_MEMBER_ERRORS as error:
+            raise _damaged_member(self._path, self._member, error) from error
         self._position += len(data)
         return data
 

@@ -187,7 +187,7 @@ import numpy as np
 from targets.runners import runner_for
 from targets.runners.base import RunnerOptions
 path, inputs_file, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-with np.load(inputs_file) as arrays:
+with np.load(inputs_file, allow_pickle=False) as arrays:
     feeds = {name: arrays[name] for name in arrays.files}
 imported = time.perf_counter()
 runner = runner_for(path, RunnerOptions(**options))

@@ -71,7 +71,7 @@ class _Reader:
     def mapping(self, value: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
         if not isinstance(value, dict):
             raise self.fail(where, f"must be a mapping, not {type(value).__name__}")
-        unknown = sorted(set(value) - allowed)
+        unknown = sorted(set(value) - allowed, key=str)  # YAML keys may be numbers, dates or null
         if unknown:
             raise self.fail(where, f"unknown key(s) {', '.join(map(str, unknown))}", fix=f"allowed keys: {', '.join(sorted(allowed))}")
         missing = sorted(required - set(value))
@@ -119,9 +119,11 @@ def load_config(path: str | Path) -> PipelineConfig:
     if not path.is_file():
         raise UsageError(f"pipeline file {path} does not exist", fix="give the path of an edge.yaml")
     try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise UsageError(f"{path} is not valid YAML: {error}") from error
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path} is not valid YAML: {error}", fix="save it as UTF-8 YAML text") from error
+    except RecursionError as error:
+        raise UsageError(f"{path} nests too deeply to be a pipeline file") from error
     reader = _Reader(path)
     top = reader.mapping(document, "top level", TOP_LEVEL_KEYS, {"models", "data"})
     if top.get("version", 1) != 1:
@@ -138,7 +140,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         entry = reader.mapping(entry, where, {"path", "preprocess", "formats", "teacher"}, {"path"})
         formats = reader.formats(entry["formats"], f"{where}.formats") if "formats" in entry else default_formats
         teacher = entry.get("teacher")
-        if teacher is not None and (teacher not in models_section or teacher == name):
+        if teacher is not None and (not isinstance(teacher, str) or teacher not in models_section or teacher == name):
             raise reader.fail(f"{where}.teacher", f"{teacher!r} is not another model of this file", fix=f"one of {', '.join(n for n in models_section if n != name)}")
         preprocess = {**default_preprocess, **reader.preprocess(entry.get("preprocess", {}), f"{where}.preprocess")}
         models.append(ModelEntry(str(name), reader.existing_path(entry["path"], f"{where}.path"), preprocess, formats, teacher))

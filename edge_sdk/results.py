@@ -70,7 +70,7 @@ def load_results(path: Path) -> dict[str, Any]:
         payload = json.loads(path.read_text())
     except FileNotFoundError as error:
         raise DataError(f"results file {path} does not exist") from error
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise DataError(f"results file {path} is not valid JSON: {error}", fix="give a file written by `edge-sdk bench -o`") from error
     if not isinstance(payload, dict) or "schema_version" not in payload or not isinstance(payload.get("results"), list):
         raise DataError(f"{path} is not an edge-sdk results file (no schema_version / results list)", fix="give a file written by `edge-sdk bench -o`")

@@ -77,7 +77,8 @@ def check_onnx(model: Any, source: str) -> None:
     onnx = require("onnx", f"checking {source}")
     try:
         onnx.checker.check_model(model, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+    # The C++ checker also raises ValueError (unknown tensor type, a name that is not UTF-8) for a damaged file.
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError, ValueError) as error:
         raise ModelFileError(f"{source} fails the ONNX checker (opset {default_opset(model)}): {error}", fix="re-export the model with a current exporter") from error
 
 
@@ -107,7 +108,7 @@ def lift_opset(model: Any, source: str, target: int = TARGET_OPSET) -> Any:
         else:
             lifted = version_converter.convert_version(lifted, target)
         onnx.checker.check_model(lifted, full_check=True)
-    except (RuntimeError, ValueError, IndexError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
+    except (RuntimeError, ValueError, IndexError, KeyError, TypeError, onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as error:
         raise ModelFileError(
             f"{source} uses opset {opset}, which ONNX Runtime does not run, and it could not be lifted to opset {target}: {error}",
             fix=f"re-export the model at opset {MIN_RUNTIME_OPSET} or later",
@@ -224,9 +225,9 @@ def load_onnx(path: Path) -> LoadedModel:
     model, external = read_onnx(path)
     notes = [f"weights read from external data {external}"] if external else []
     opset = default_opset(model)
+    # Checked before lifting too: the legacy rewrites read attributes a well-formed node of that opset must have.
+    check_onnx(model, str(path))
     if opset < MIN_RUNTIME_OPSET:
         model = lift_opset(model, str(path))
         notes.append(f"lifted from opset {opset} to opset {TARGET_OPSET}")
-    else:
-        check_onnx(model, str(path))
     return LoadedModel("onnx", path, model, onnx_signature(model), "onnx", parameter_count(model), notes=notes)

@@ -79,6 +79,7 @@ def torch_source(source: Any) -> TorchSource:
 
     kind = detect_model_kind(path)
     if kind == "pt2":
+        refuse_pickles_in_pt2(path)
         try:
             return TorchSource(torch.export.load(str(path)), str(path), "pt2")
         except (RuntimeError, ValueError, KeyError, OSError) as error:
@@ -92,6 +93,46 @@ def torch_source(source: Any) -> TorchSource:
                 fix="save a TorchScript module with torch.jit.save, or a program with torch.export.save (.pt2); state dicts need their module code (module:factory)",
             ) from error
     raise ModelFileError(f"{path} is a {kind} model, not a PyTorch one")
+
+
+# Parts of a .pt2 archive that torch.export.load unpickles: sample inputs and legacy (torch <= 2.7) weights and
+# constants. torch tries `torch.load(weights_only=True)` on them and, when that fails, falls back to a full
+# unpickle (torch/_export/serde/serialize.py: deserialize_torch_artifact), which runs any code the file holds.
+_PT2_PICKLED_MEMBERS = re.compile(r"(^|/)(data/sample_inputs/[^/]+\.pt|data/(weights|constants)/[^/]+\.pt|serialized_(state_dict|constants|example_inputs)\.json)$")
+_PT2_CONFIGS = re.compile(r"(^|/)data/(weights|constants)/[^/]+_config\.json$")
+
+
+def refuse_pickles_in_pt2(path: Path) -> None:
+    """Refuse a .pt2 whose loading would unpickle arbitrary objects; plain tensors and JSON graphs pass.
+
+    Every pickled member must load with `torch.load(weights_only=True)` (so torch never falls back to a full
+    unpickle), and no weight or constant may be stored as a pickle or as a custom/opaque Python object.
+    """
+    import io
+    import json
+    import pickle
+    import zipfile
+
+    torch = require("torch", "PyTorch intake")
+    refused = f"{path} holds pickled Python objects, which loading would run as code"
+    fix = "export the model again with torch.export.save from plain tensors, or convert it where you trust its origin"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                if _PT2_CONFIGS.search(name):
+                    entries = json.loads(archive.read(name)).get("config", {})
+                    for key, entry in entries.items():
+                        if entry.get("use_pickle") or not str(entry.get("path_name", "")).startswith(("weight_", "tensor_")):
+                            raise ModelFileError(f"{refused} ({name}: {key!r} is stored as {entry.get('path_name')!r}, use_pickle={entry.get('use_pickle')})", fix=fix)
+                elif _PT2_PICKLED_MEMBERS.search(name):
+                    payload = archive.read(name)
+                    if payload:
+                        try:
+                            torch.load(io.BytesIO(payload), weights_only=True)
+                        except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, AttributeError, TypeError) as error:
+                            raise ModelFileError(f"{refused} ({name}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})", fix=fix) from error
+    except (zipfile.BadZipFile, OSError, ValueError, AttributeError) as error:
+        raise ModelFileError(f"{path} is not a readable .pt2 archive: {type(error).__name__}: {error}", fix="save it with torch.export.save(program, 'model.pt2')") from error
 
 
 def module_from_factory(spec: str) -> Any:

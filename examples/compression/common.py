@@ -34,7 +34,7 @@ def write_digits_data(out: Path, seed: int = 0) -> tuple[Path, Path]:
 
 def load_xy(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Model-ready inputs (PREPROCESS applied) and labels."""
-    with np.load(path) as data:
+    with np.load(path, allow_pickle=False) as data:
         return (data["x"][..., None] / 16.0).astype(np.float32), data["y"]
 
 

@@ -76,7 +76,7 @@ def run(out: Path, epochs: int = 20, sparsity: float = 0.5) -> dict:
 
     torch.manual_seed(0)
     train_path, test_path = common.write_digits_data(out)
-    with np.load(train_path) as data:
+    with np.load(train_path, allow_pickle=False) as data:
         x, y = torch.from_numpy(data["x"][:, None] / 16.0).float(), torch.from_numpy(data["y"])
     teacher = train(build_cnn(32, 256), x, y, epochs)
     student = train(build_cnn(8, 32), x, y, epochs, teacher=teacher)

@@ -72,7 +72,7 @@ def conversion_overhead(repeats: int) -> None:
         out = Path(folder)
         train_path, _ = write_digits_data(out)
         model_path = train_digits_cnn(train_path, out / "cnn.keras", epochs=3)
-        with np.load(train_path) as data:
+        with np.load(train_path, allow_pickle=False) as data:
             calibration = (data["x"][:300, ..., None] / 16.0).astype(np.float32)
 
         def bare() -> None:
@@ -106,7 +106,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--model", type=Path, default=REPO.parent / "shared" / "data" / "tflite_micro" / "mnist_lstm" / "trained_lstm_int8.tflite")
     args = parser.parse_args()
-    with np.load(REPO.parent / "shared" / "data" / "mnist" / "mnist_test.npz") as data:
+    with np.load(REPO.parent / "shared" / "data" / "mnist" / "mnist_test.npz", allow_pickle=False) as data:
         sample = (data["x_test"][:1] / 255.0).astype(np.float32)
     runner_overhead(args.model, sample, args.rounds)
     conversion_overhead(args.repeats)
