@@ -91,6 +91,25 @@ def _tensor_info(tensor: Any, type_names: dict[int, str]) -> dict[str, Any]:
     return info
 
 
+def analyze_onnx(path: Path) -> dict[str, Any]:
+    """Opset, op list, share of compute nodes on quantized data, I/O and external data of an .onnx file."""
+    from converters.onnx import quantized_node_share
+    from edge_sdk.loaders.onnx_intake import default_opset, onnx_signature, read_onnx
+
+    model, external = read_onnx(Path(path))
+    ops = Counter(node.op_type for node in model.graph.node)
+    signature = onnx_signature(model)
+    return {
+        "opset": default_opset(model),
+        "op_count": sum(ops.values()),
+        "ops": dict(sorted(ops.items())),
+        "integer_op_share": quantized_node_share(model),
+        "io": {"inputs": [t.to_dict() for t in signature.inputs], "outputs": [t.to_dict() for t in signature.outputs]},
+        "external_data": external,
+        "producer": f"{model.producer_name} {model.producer_version}".strip(),
+    }
+
+
 def inspect_artifact(path: Path) -> dict[str, Any]:
     """Everything `edge-sdk inspect` shows: file facts, manifest, and for .tflite the parsed content."""
     from edge_sdk.models import detect_model_kind
@@ -102,5 +121,7 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
         info["gzip_size_bytes"] = gzip_size_of(path)
     if kind == "tflite":
         info["tflite"] = analyze_tflite(path.read_bytes(), str(path))
+    elif kind == "onnx":
+        info["onnx"] = analyze_onnx(path)
     info["manifest"] = read_manifest(path)
     return info

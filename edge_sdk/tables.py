@@ -66,6 +66,14 @@ def inspection_text(info: dict[str, Any]) -> str:
                 lines.append(f"{key[:-1]:6} {tensor['name']} {tensor['shape']} {tensor['dtype']}{quant_text}")
         lines.append(f"ops ({tflite['op_count']}): " + ", ".join(f"{name} x{count}" for name, count in tflite["ops"].items()))
         lines.append(f"integer compute ops: {100 * tflite['integer_op_share']:.0f}%   weight bytes: {tflite['weight_bytes']}")
+    onnx = info.get("onnx")
+    if onnx:
+        lines.append(f"opset {onnx['opset']}, producer {onnx['producer'] or '-'}" + (f", external data {onnx['external_data']}" if onnx["external_data"] else ""))
+        for key in ("inputs", "outputs"):
+            for tensor in onnx["io"][key]:
+                lines.append(f"{key[:-1]:6} {tensor['name']} {tensor['shape']} {tensor['dtype']}")
+        lines.append(f"ops ({onnx['op_count']}): " + ", ".join(f"{name} x{count}" for name, count in onnx["ops"].items()))
+        lines.append(f"compute nodes on quantized data: {100 * onnx['integer_op_share']:.0f}%")
     manifest = info.get("manifest")
     if manifest:
         lines.append(f"manifest: mode {manifest.get('mode')}, source {manifest.get('source', {}).get('path')}, converted in {manifest.get('conversion_seconds')} s")
