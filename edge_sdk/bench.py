@@ -69,23 +69,23 @@ class BenchSettings:
 
 
 @dataclass
-class _Evaluation:
+class Evaluation:
     outputs: np.ndarray
     labels: np.ndarray | None
     first_inference_ms: float
 
 
-class _ReferenceCache:
+class ReferenceCache:
     """Float reference outputs, computed once per preprocessing spec and sample subset."""
 
     def __init__(self, path: Path, settings: BenchSettings, progress: Progress) -> None:
         self.path = path
         self.settings = settings
         self.progress = progress
-        self._cache: dict[str, _Evaluation] = {}
+        self._cache: dict[str, Evaluation] = {}
         self.description: dict[str, Any] | None = None
 
-    def outputs_for(self, dataset: Dataset, indices: list[int] | None) -> _Evaluation:
+    def outputs_for(self, dataset: Dataset, indices: list[int] | None) -> Evaluation:
         key = json.dumps([dataset.spec.to_dict(), indices])
         if key not in self._cache:
             runner = runner_for(self.path, self.settings.runner)
@@ -117,7 +117,7 @@ def bench(
     progress = progress or Progress(enabled=False)
     if not artifacts:
         raise UsageError("no artifacts to benchmark")
-    references = _ReferenceCache(Path(reference), settings, progress) if reference else None
+    references = ReferenceCache(Path(reference), settings, progress) if reference else None
     if reference:
         detect_model_kind(Path(reference))  # a missing or unreadable reference fails before any work
     environment = describe_machine()
@@ -165,7 +165,7 @@ def _unfinished(artifacts: list[Path], index: int, checkpoint: BenchCheckpoint |
 def _bench_one(
     path: Path,
     data_path: Path,
-    references: _ReferenceCache | None,
+    references: ReferenceCache | None,
     settings: BenchSettings,
     overrides: dict[str, Any],
     input_key: str | None,
@@ -189,7 +189,7 @@ def _bench_one(
     evaluation = measured.evaluation
     latencies_ms = measured.stability.latencies_ms
     result = BenchResult(
-        artifact=_describe_artifact(path, artifact.manifest, measured.io),
+        artifact=describe_artifact(path, artifact.manifest, measured.io),
         target={"name": settings.target, "transport": "local", "host": None},
         data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
         settings={**settings.to_dict(), "runtime": measured.runtime},
@@ -203,11 +203,11 @@ def _bench_one(
             "cold_start": measured.cold_start,
         },
         memory={"peak_rss_bytes": measured.peak_rss_bytes, "rss_increase_bytes": max(0, measured.peak_rss_bytes - measured.rss_before_bytes)},
-        accuracy=_accuracy(evaluation, settings.seed),
+        accuracy=accuracy_record(evaluation, settings.seed),
     )
     if references is not None:
         reference_eval = references.outputs_for(dataset, indices)
-        result.reference = _compare_to_reference(references, reference_eval, evaluation, settings)
+        result.reference = compare_to_reference(references, reference_eval, evaluation, settings)
     return result
 
 
@@ -228,7 +228,7 @@ class MeasureRequest:
 class Measurement:
     """What the worker sends back; accuracy and fidelity are computed from `evaluation` on the host."""
 
-    evaluation: _Evaluation
+    evaluation: Evaluation
     stability: latency.LatencyMeasurement
     runtime: dict[str, Any]
     io: dict[str, Any]
@@ -286,7 +286,7 @@ def _cold_start(path: Path, runner: BaseRunner, dataset: Dataset, settings: Benc
     return latency.cold_start_ms(path, {spec.name: inputs[spec.name] for spec in runner.inputs}, settings.runner.to_dict())
 
 
-def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, progress: Progress, label: str, batch_size: int = 64) -> _Evaluation:
+def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, progress: Progress, label: str, batch_size: int = 64) -> Evaluation:
     """Run every selected sample once; returns the primary (first) output of each, and labels.
 
     Runners that take any batch size (the float reference) get `batch_size` samples per call;
@@ -320,7 +320,7 @@ def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, pr
                 flush()
         if pending:
             flush()
-    return _Evaluation(np.stack(outputs), np.asarray(labels) if labels and len(labels) == len(outputs) else None, first_ms or 0.0)
+    return Evaluation(np.stack(outputs), np.asarray(labels) if labels and len(labels) == len(outputs) else None, first_ms or 0.0)
 
 
 def time_runs(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, progress: Progress, label: str) -> list[float]:
@@ -346,14 +346,14 @@ def _checked_infer(runner: BaseRunner, inputs: dict[str, np.ndarray]) -> dict[st
         raise RuntimeFailure(f"the runtime failed to run {runner.path}: {error}", fix="check the artifact with `edge-sdk inspect`") from error
 
 
-def _top1_correct(evaluation: _Evaluation) -> np.ndarray | None:
+def _top1_correct(evaluation: Evaluation) -> np.ndarray | None:
     outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
     if evaluation.labels is None or outputs.shape[1] < 2:
         return None
     return np.argmax(outputs, axis=1) == evaluation.labels
 
 
-def _accuracy(evaluation: _Evaluation, seed: int = 0) -> dict[str, Any] | None:
+def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | None:
     outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
     if evaluation.labels is None or outputs.shape[1] < 2:
         return None
@@ -364,15 +364,15 @@ def _accuracy(evaluation: _Evaluation, seed: int = 0) -> dict[str, Any] | None:
     return accuracy
 
 
-def _compare_to_reference(references: _ReferenceCache, reference: _Evaluation, evaluation: _Evaluation, settings: BenchSettings | None = None) -> dict[str, Any]:
+def compare_to_reference(references: ReferenceCache, reference: Evaluation, evaluation: Evaluation, settings: BenchSettings | None = None) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "path": str(references.path),
         "runtime": references.description,
         "fidelity": metrics.fidelity(evaluation.outputs, reference.outputs),
     }
     settings = settings or BenchSettings()
-    reference_accuracy = _accuracy(reference, settings.seed)
-    artifact_accuracy = _accuracy(evaluation, settings.seed)
+    reference_accuracy = accuracy_record(reference, settings.seed)
+    artifact_accuracy = accuracy_record(evaluation, settings.seed)
     if reference_accuracy is not None and artifact_accuracy is not None:
         payload["accuracy"] = reference_accuracy
         payload["accuracy_drop_points"] = 100.0 * (reference_accuracy["top1"] - artifact_accuracy["top1"])
@@ -385,7 +385,7 @@ def _compare_to_reference(references: _ReferenceCache, reference: _Evaluation, e
     return payload
 
 
-def _describe_artifact(path: Path, manifest: dict[str, Any], io: dict[str, Any]) -> dict[str, Any]:
+def describe_artifact(path: Path, manifest: dict[str, Any], io: dict[str, Any]) -> dict[str, Any]:
     fmt = manifest.get("format") or detect_model_kind(path)
     mode = manifest.get("mode") or _guess_precision(io)
     return {

@@ -72,7 +72,7 @@ def bench_on_devices(artifacts: list[Path], data: Path, *, hosts: list[str], pro
                      reference: Path | None = None, preprocess: dict[str, Any] | None = None, input_key: str | None = None,
                      label_key: str | None = None, progress: Any = None) -> list[Any]:
     """One result per (device, artifact), devices in parallel; see the module docstring."""
-    from edge_sdk.bench import _ReferenceCache
+    from edge_sdk.bench import ReferenceCache
     from edge_sdk.progress import Progress
 
     options = options or DeviceOptions()
@@ -81,7 +81,7 @@ def bench_on_devices(artifacts: list[Path], data: Path, *, hosts: list[str], pro
         raise UsageError(f"target {profile.name} needs --host (its transport is {profile.transport})")
     with tempfile.TemporaryDirectory(prefix="edge-sdk-remote-") as scratch:
         scratch_dir = Path(scratch)
-        references = _ReferenceCache(Path(reference), settings, progress) if reference else None
+        references = ReferenceCache(Path(reference), settings, progress) if reference else None
         prepared: list[_Prepared | EdgeSdkError] = []
         for index, path in enumerate(artifacts):
             try:
@@ -172,7 +172,7 @@ def _bench_on_host(host: str, artifacts: list[Path], prepared: list[Any], runner
 
 def _run_one(transport: Any, zip_on_device: str | None, item: _Prepared, index: int, scratch: Path, profile: Any, settings: Any,
              options: DeviceOptions, references: Any, checked: dict[str, dict[str, Any]]) -> Any:
-    from edge_sdk.bench import _accuracy, _compare_to_reference, _Evaluation
+    from edge_sdk.bench import Evaluation, accuracy_record, compare_to_reference
     from edge_sdk.models import detect_model_kind
     from edge_sdk.results import BenchResult
 
@@ -200,7 +200,7 @@ def _run_one(transport: Any, zip_on_device: str | None, item: _Prepared, index: 
     device_result = json.loads(result_json.read_text())["results"][0]
     with np.load(outputs_npz, allow_pickle=False) as pulled:
         outputs = pulled["outputs"]
-    evaluation = _Evaluation(outputs, item.labels, device_result["timing"]["first_inference_ms"])
+    evaluation = Evaluation(outputs, item.labels, device_result["timing"]["first_inference_ms"])
     device_result.pop("schema_version", None)
     device_result.pop("created_at", None)
     result = BenchResult(**device_result)
@@ -208,9 +208,9 @@ def _run_one(transport: Any, zip_on_device: str | None, item: _Prepared, index: 
     result.target = {"name": profile.name, "transport": transport.name, "host": transport.host, "runtime_check": checked[runtime]}
     result.data = item.data
     result.settings = {**settings.to_dict(), "runtime": result.settings.get("runtime")}
-    result.accuracy = _accuracy(evaluation, settings.seed)
+    result.accuracy = accuracy_record(evaluation, settings.seed)
     if references is not None and item.reference is not None:
-        result.reference = _compare_to_reference(references, item.reference, evaluation, settings)
+        result.reference = compare_to_reference(references, item.reference, evaluation, settings)
     result.outputs = outputs  # type: ignore[attr-defined]  # for callers comparing outputs; not serialised
     return result
 

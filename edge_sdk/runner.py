@@ -55,7 +55,7 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     import numpy as np
 
     from edge_sdk.artifact import load_artifact
-    from edge_sdk.bench import BenchSettings, _describe_artifact, evaluate, time_runs
+    from edge_sdk.bench import BenchSettings, describe_artifact, evaluate, time_runs
     from edge_sdk.data import Dataset, PreprocessSpec
     from edge_sdk.device_info import describe_device
     from edge_sdk.environment import reset_peak_rss, rss_bytes
@@ -82,7 +82,7 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
 
         save_npz_atomic(Path(outputs), {OUTPUTS_KEY: evaluation.outputs})
     return BenchResult(
-        artifact=_describe_artifact(Path(model), artifact.manifest, io),
+        artifact=describe_artifact(Path(model), artifact.manifest, io),
         target={"name": settings.target, "transport": "local", "host": None},
         data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
         settings={**settings.to_dict(), "runtime": description},
