@@ -9,19 +9,16 @@ every runner feeds data the same way.
 from __future__ import annotations
 
 import dataclasses
-import math
-import os
-import tokenize
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from edge_sdk.errors import DataError, UsageError
+from edge_sdk.npy_stream import ZIP_MEMBER_ERRORS, NpyStream, labels_from_rows, open_npz_member
 
 LABEL_KEYS = ("y", "y_test", "y_train", "y_val", "labels", "label", "targets")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -129,106 +126,13 @@ class Sample:
     label: int | None
 
 
-class _NpyStream:
-    """Reads rows of one `.npy` array sequentially from a file object, a chunk at a time."""
-
-    def __init__(self, source: str, opener: Callable[[], IO[bytes]]) -> None:
-        self.source = source
-        self._opener = opener
-        with opener() as handle:
-            self.shape, self.fortran_order, self.dtype, self._header_size = _read_npy_header(handle, source)
-            stored_bytes = _stream_size(handle) - self._header_size
-        if self.dtype.hasobject:
-            raise DataError(
-                f"{source} holds Python objects, which would need pickle to load",
-                fix="save plain numeric arrays (np.savez with numeric dtypes)",
-            )
-        if not self.shape:
-            raise DataError(f"{source} is a scalar, not an array of samples")
-        self.num_rows = int(self.shape[0])
-        self.row_shape = tuple(int(d) for d in self.shape[1:])
-        if 0 in self.row_shape:
-            raise DataError(f"{source} has shape {self.shape}: every sample is empty", fix="save arrays whose samples hold at least one value")
-        # Checked against the file before anything is read: a damaged header can declare petabytes.
-        self._row_bytes = math.prod(self.row_shape) * self.dtype.itemsize
-        if self.num_rows * self._row_bytes > stored_bytes:
-            raise DataError(
-                f"{source} is truncated or its header is damaged: shape {self.shape} of {self.dtype} needs {self.num_rows * self._row_bytes} bytes, the file holds {stored_bytes}",
-                fix="save the data again with numpy.save / numpy.savez",
-            )
-
-    def rows(self, indices: Sequence[int] | None, chunk_rows: int = 256) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (index, row) for sorted `indices` (all rows when None), reading in order."""
-        wanted = range(self.num_rows) if indices is None else indices
-        row_bytes = self._row_bytes
-        if self.fortran_order and len(self.shape) > 1:
-            # Rows are not contiguous in Fortran order; this is the one case read whole.
-            with self._opener() as handle:
-                handle.read(self._header_size)
-                array = np.frombuffer(handle.read(self.num_rows * row_bytes), dtype=self.dtype).reshape(self.shape, order="F")
-            for index in wanted:
-                yield index, np.ascontiguousarray(array[index])
-            return
-        with self._opener() as handle:
-            handle.read(self._header_size)
-            position = 0
-            wanted_list = list(wanted)
-            cursor = 0
-            while cursor < len(wanted_list):
-                start = wanted_list[cursor]
-                if start < position or start >= self.num_rows:
-                    raise DataError(f"{self.source}: sample index {start} out of order or out of range")
-                _skip(handle, (start - position) * row_bytes)
-                position = start
-                stop = min(start + chunk_rows, self.num_rows)
-                block = handle.read((stop - start) * row_bytes)
-                if len(block) < (stop - start) * row_bytes:
-                    raise DataError(f"{self.source} is truncated: expected {self.num_rows} rows of {self.row_shape}")
-                chunk = np.frombuffer(block, dtype=self.dtype).reshape((stop - start, *self.row_shape))
-                position = stop
-                while cursor < len(wanted_list) and wanted_list[cursor] < stop:
-                    yield wanted_list[cursor], chunk[wanted_list[cursor] - start].copy()
-                    cursor += 1
-
-
-def _stream_size(handle: IO[bytes]) -> int:
-    """Bytes in a plain file or a zip member, header included."""
-    if isinstance(handle, _ArchiveMember):
-        return handle.size_bytes
-    return os.fstat(handle.fileno()).st_size
-
-
-def _skip(handle: IO[bytes], count: int) -> None:
-    while count > 0:
-        block = handle.read(min(count, 1 << 20))
-        if not block:
-            return
-        count -= len(block)
-
-
-def _read_npy_header(handle: IO[bytes], source: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
-    from numpy.lib import format as npy_format
-
-    try:
-        version = npy_format.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran, dtype = npy_format.read_array_header_1_0(handle)
-        else:
-            shape, fortran, dtype = npy_format.read_array_header_2_0(handle)
-    except (ValueError, OSError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as error:
-        # numpy tokenizes and literal-evals the header (never pickle): a damaged one fails in either step.
-        raise DataError(f"{source} is not a valid .npy array: {type(error).__name__}: {error}", fix="save the data with numpy.save / numpy.savez") from error
-    header_size = handle.tell() if hasattr(handle, "tell") else 0
-    return tuple(shape), bool(fortran), np.dtype(dtype), header_size
-
-
 class Dataset:
     """Samples from a `.npz`, `.npy` or image folder, preprocessed by `spec`, streamed."""
 
     def __init__(self, path: Path, spec: PreprocessSpec, *, input_key: str | None = None, label_key: str | None = None) -> None:
         self.path = Path(path)
         self.spec = spec
-        self._arrays: dict[str, _NpyStream] = {}
+        self._arrays: dict[str, NpyStream] = {}
         self._labels: np.ndarray | None = None
         self._images: list[tuple[Path, int | None]] = []
         self.class_names: list[str] | None = None
@@ -239,7 +143,7 @@ class Dataset:
         elif self.path.suffix == ".npz":
             self._open_npz(input_key, label_key)
         elif self.path.suffix == ".npy":
-            self._arrays["x"] = _NpyStream(str(self.path), lambda: open(self.path, "rb"))
+            self._arrays["x"] = NpyStream(str(self.path), lambda: open(self.path, "rb"))
         else:
             raise DataError(
                 f"data {self.path} is not a .npz, .npy or a folder of images",
@@ -255,7 +159,7 @@ class Dataset:
             archive = zipfile.ZipFile(self.path)
             members = {name[:-4]: name for name in archive.namelist() if name.endswith(".npy")}
             archive.close()
-        except _ZIP_MEMBER_ERRORS as error:
+        except ZIP_MEMBER_ERRORS as error:
             raise DataError(f"{self.path} is not a readable .npz archive: {type(error).__name__}: {error}", fix="save it with numpy.savez") from error
         if not members:
             raise DataError(f"{self.path} holds no arrays")
@@ -269,10 +173,10 @@ class Dataset:
             if name not in members:
                 raise DataError(f"{self.path} has no array {name!r} (has: {', '.join(sorted(members))})")
             member = members[name]
-            self._arrays[name] = _NpyStream(f"{self.path}:{name}", lambda member=member: _open_member(self.path, member))
+            self._arrays[name] = NpyStream(f"{self.path}:{name}", lambda member=member: open_npz_member(self.path, member))
         if label_name is not None:
-            label_stream = _NpyStream(f"{self.path}:{label_name}", lambda: _open_member(self.path, members[label_name]))
-            self._labels = _labels_from_rows(label_stream, f"{self.path}:{label_name}")
+            label_stream = NpyStream(f"{self.path}:{label_name}", lambda: open_npz_member(self.path, members[label_name]))
+            self._labels = labels_from_rows(label_stream, f"{self.path}:{label_name}")
 
     def _open_image_folder(self) -> None:
         files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -382,71 +286,6 @@ class Dataset:
 
 # What zipfile raises for a damaged archive member: a bad header or CRC, broken deflate data, a cut-off stream,
 # an unsupported compression method or an encrypted member.
-_ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError, ValueError)
-
-
-def _damaged_member(path: Path, member: str, error: BaseException) -> DataError:
-    return DataError(f"{path}: array {member} cannot be read, the archive is damaged: {type(error).__name__}: {error}", fix="save the data again with numpy.savez")
-
-
-def _open_member(path: Path, member: str) -> IO[bytes]:
-    try:
-        archive = zipfile.ZipFile(path)
-    except _ZIP_MEMBER_ERRORS as error:
-        raise _damaged_member(path, member, error) from error
-    try:
-        handle = archive.open(member)
-    except _ZIP_MEMBER_ERRORS as error:
-        archive.close()
-        raise _damaged_member(path, member, error) from error
-    return _ArchiveMember(archive, handle, path, member)
-
-
-class _ArchiveMember:
-    """A zip member that closes its archive with it and can report how far it has read."""
-
-    def __init__(self, archive: zipfile.ZipFile, handle: IO[bytes], path: Path, member: str) -> None:
-        self._archive = archive
-        self._handle = handle
-        self._path = path
-        self._member = member
-        self._position = 0
-        self.size_bytes = archive.getinfo(member).file_size
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            data = self._handle.read(size)
-        except _ZIP_MEMBER_ERRORS as error:
-            raise _damaged_member(self._path, self._member, error) from error
-        self._position += len(data)
-        return data
-
-    def tell(self) -> int:
-        return self._position
-
-    def close(self) -> None:
-        self._handle.close()
-        self._archive.close()
-
-    def __enter__(self) -> _ArchiveMember:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _labels_from_rows(stream: _NpyStream, source: str) -> np.ndarray:
-    """Labels are small (one number per sample): read them whole, one-hot rows become indices."""
-    rows = np.stack([row for _, row in stream.rows(None)]) if stream.num_rows else np.zeros((0,), np.int64)
-    if rows.ndim == 2:
-        rows = rows.argmax(axis=1)
-    if rows.ndim != 1:
-        raise DataError(f"labels {source} must be one class index per sample (or one-hot rows), got shape {rows.shape}")
-    if rows.dtype.kind == "f" and not np.all(np.mod(rows, 1) == 0):
-        raise DataError(f"labels {source} are not whole class indices")
-    return rows.astype(np.int64)
-
-
 @dataclass
 class InputBinding:
     """Maps a dataset's arrays onto a model's inputs and fits each sample to the input shape."""
