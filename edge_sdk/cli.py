@@ -398,8 +398,6 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
         print(json.dumps({"rows": run.rows, "converted": run.converted, "conversions_cached": run.conversions_cached, "files": {k: str(v) for k, v in run.files.items()}}, indent=2))
     elif not args.quiet:
         print(f"converted {len(run.converted)}, cached {len(run.conversions_cached)}; benched {len(run.benched)}, cached {len(run.benches_cached)}")
-        for name, reason in run.skipped_targets.items():
-            print(f"skipped target {name}: {reason}")
         print(f"report: {run.files['html']}")
     return 1 if any(row["status"] != "ok" for row in run.rows) else 0
 

@@ -1,5 +1,8 @@
 """`edge-sdk pipeline edge.yaml`: every model to every format and mode, every artifact benched on every target
 against its float reference (and its teacher, where one is named), then results.json, report.html, report.md.
+A `kind: ssh` target is a device: its benches go through edge_sdk.api.bench_on_devices, the code path of
+`edge-sdk bench --target PROFILE --host URL`; a failing device gives error results for its target, the other targets
+still report, and after results and reports are written the run raises DeviceError naming it.
 
 Re-running skips work whose inputs did not change: a conversion is keyed by the source's sha256, the format,
 mode, preprocessing, the data files' sha256 and the toolchain versions; a bench by the artifact's sha256, the
@@ -36,7 +39,6 @@ class PipelineRun:
     conversions_cached: list[str] = field(default_factory=list)
     benched: list[str] = field(default_factory=list)
     benches_cached: list[str] = field(default_factory=list)
-    skipped_targets: dict[str, str] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
 
@@ -60,21 +62,37 @@ def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> P
         for model in config.models:
             artifacts[model.name] = [_convert(model, fmt, mode, config, cache, toolchain, data_hashes, run, progress) for fmt, modes in model.formats.items() for mode in modes]
         for target in config.targets:
-            if not target.runnable:
-                run.skipped_targets[target.name] = f"{target.kind} targets ({target.host}) are not run by the pipeline yet; only desktop/local"
-                continue
+            bench_artifacts = _bench_on_device if target.on_device else _bench_here
             for model in config.models:
                 teacher = next((m for m in config.models if m.name == model.teacher), None)
-                for path in artifacts[model.name]:
-                    result, teacher_fidelity = _bench(path, model, teacher, target, config, cache, data_hashes, run, progress)
+                measured = bench_artifacts(artifacts[model.name], model, teacher, target, config, cache, data_hashes, run, progress)
+                for path, (result, teacher_fidelity) in zip(artifacts[model.name], measured):
                     results.append(result)
                     run.rows.append(_row(model, target, path, result, teacher_fidelity, config.max_drop_points))
     except (KeyboardInterrupt, InterruptedRun):
         raise InterruptedRun(_unfinished_steps(config, run), fix="run the same command again: finished steps are taken from the cache") from None
     _write_json_cache(cache_path, cache)
     _write_outputs(config, results, run)
+    _check_device_targets(config, run)
     _check_accuracy_budget(results, run)
     return run
+
+
+def _check_device_targets(config: PipelineConfig, run: PipelineRun) -> None:
+    """A device that failed (unreachable, refused, runtime missing, crashed) leaves error results for its target
+    while every other target reports; after results and reports are written, the run fails naming it."""
+    from edge_sdk.errors import DeviceError
+
+    failures = []
+    for target in (t for t in config.targets if t.on_device):
+        rows = [row for row in run.rows if row["target"] == target.name]
+        failed = [row for row in rows if row["status"] != "ok"]
+        if failed:
+            failures.append(f"target {target.name} ({target.url}): {len(failed)} of {len(rows)} benches failed; first: {failed[0]['artifact']}: {failed[0]['error']}")
+    if failures:
+        written = ", ".join(str(path) for path in run.files.values())
+        raise DeviceError("\n".join(failures) + f"\n  results and reports written: {written}",
+                          fix="fix the device or the target's settings in the pipeline file, then run it again: finished benches are taken from the cache")
 
 
 def _check_accuracy_budget(results: list[Any], run: PipelineRun) -> None:
@@ -110,7 +128,7 @@ def _unfinished_steps(config: PipelineConfig, run: PipelineRun) -> str:
     """What an interrupted run finished (kept in the cache) and what it did not."""
     done = set(run.converted + run.conversions_cached + run.benched + run.benches_cached)
     steps = [f"{model.name} -> {fmt} {mode}" for model in config.models for fmt, modes in model.formats.items() for mode in modes]
-    steps += [f"{model.name}_{mode}.{fmt} on {target.name}" for target in config.targets if target.runnable
+    steps += [f"{model.name}_{mode}.{fmt} on {target.name}" for target in config.targets
               for model in config.models for fmt, modes in model.formats.items() for mode in modes]
     unfinished = [step for step in steps if step not in done]
     return (f"pipeline interrupted: {len(steps) - len(unfinished)} of {len(steps)} steps finished (kept in {config.output / CACHE_FILE}); "
@@ -142,38 +160,101 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
     return output
 
 
-def _bench(path: Path, model: ModelEntry, teacher: ModelEntry | None, target: TargetEntry, config: PipelineConfig, cache: dict[str, Any], data_hashes: dict[str, Any], run: PipelineRun, progress: Progress) -> tuple[Any, dict[str, Any] | None]:
-    from edge_sdk.api import bench
+def _bench_settings(config: PipelineConfig, target: TargetEntry, runs: int | None = None, warmup: int | None = None) -> Any:
     from edge_sdk.bench import BenchSettings
-    from edge_sdk.results import BenchResult
     from targets.runners.base import RunnerOptions
 
-    settings = BenchSettings(
-        runs=config.bench.get("runs", 100), warmup=config.bench.get("warmup", 10), max_samples=config.max_samples,
-        runner=RunnerOptions(threads=config.bench.get("threads", 1)), target=target.name, max_drop_points=config.max_drop_points,
+    return BenchSettings(
+        runs=runs or config.bench.get("runs", 100), warmup=config.bench.get("warmup", 10) if warmup is None else warmup, max_samples=config.max_samples,
+        runner=RunnerOptions(threads=config.bench.get("threads", 1)), target=target.name, max_drop_points=config.max_drop_points if runs is None else None,
     )
-    key = _key({
+
+
+def _bench_key(path: Path, model: ModelEntry, teacher: ModelEntry | None, target: TargetEntry, settings: Any, config: PipelineConfig, data_hashes: dict[str, Any]) -> str:
+    return _key({
         "artifact": sha256_of(path), "reference": sha256_of(model.path), "teacher": sha256_of(teacher.path) if teacher else None,
         "data": data_hashes["evaluation"], "label_key": config.label_key, "target": target.to_dict(), "settings": settings.to_dict(),
     })
-    label = f"{path.name} on {target.name}"
+
+
+def _from_cache(cache: dict[str, Any], key: str) -> tuple[Any, dict[str, Any] | None] | None:
+    from edge_sdk.results import BenchResult
+
     cached = cache["benches"].get(key)
-    if cached is not None:
-        run.benches_cached.append(label)
-        record = {k: v for k, v in cached["result"].items() if k != "schema_version"}
-        return BenchResult(**record), cached["teacher_fidelity"]
-    result = bench([path], config.evaluation_data, reference=model.path, settings=settings, label_key=config.label_key, progress=progress)[0]
-    teacher_fidelity = None
-    if teacher is not None and result.status == "ok":
-        # Agreement with the teacher is an accuracy figure only: one timed run is enough.
-        quick = BenchSettings(runs=1, warmup=0, max_samples=config.max_samples, runner=settings.runner, target=target.name)
-        against_teacher = bench([path], config.evaluation_data, reference=teacher.path, settings=quick, label_key=config.label_key, progress=progress)[0]
-        teacher_fidelity = (against_teacher.reference or {}).get("fidelity")
+    if cached is None:
+        return None
+    record = {k: v for k, v in cached["result"].items() if k != "schema_version"}
+    return BenchResult(**record), cached["teacher_fidelity"]
+
+
+def _remember(cache: dict[str, Any], key: str, result: Any, teacher_fidelity: dict[str, Any] | None, config: PipelineConfig) -> None:
+    """Only results that succeeded are cached: a failed bench runs again next time."""
     if result.status == "ok":
         cache["benches"][key] = {"result": result.to_dict(), "teacher_fidelity": teacher_fidelity}
         _write_json_cache(config.output / CACHE_FILE, cache)
-    run.benched.append(label)
-    return result, teacher_fidelity
+
+
+def _bench_here(paths: list[Path], model: ModelEntry, teacher: ModelEntry | None, target: TargetEntry, config: PipelineConfig, cache: dict[str, Any], data_hashes: dict[str, Any], run: PipelineRun, progress: Progress) -> list[tuple[Any, dict[str, Any] | None]]:
+    """Bench each artifact on this machine, one at a time (each finished bench is cached at once)."""
+    from edge_sdk.api import bench
+
+    measured = []
+    for path in paths:
+        settings = _bench_settings(config, target)
+        key = _bench_key(path, model, teacher, target, settings, config, data_hashes)
+        label = f"{path.name} on {target.name}"
+        cached = _from_cache(cache, key)
+        if cached is not None:
+            run.benches_cached.append(label)
+            measured.append(cached)
+            continue
+        result = bench([path], config.evaluation_data, reference=model.path, settings=settings, label_key=config.label_key, progress=progress)[0]
+        teacher_fidelity = None
+        if teacher is not None and result.status == "ok":
+            # Agreement with the teacher is an accuracy figure only: one timed run is enough.
+            quick = _bench_settings(config, target, runs=1, warmup=0)
+            against_teacher = bench([path], config.evaluation_data, reference=teacher.path, settings=quick, label_key=config.label_key, progress=progress)[0]
+            teacher_fidelity = (against_teacher.reference or {}).get("fidelity")
+        _remember(cache, key, result, teacher_fidelity, config)
+        run.benched.append(label)
+        measured.append((result, teacher_fidelity))
+    return measured
+
+
+def _bench_on_device(paths: list[Path], model: ModelEntry, teacher: ModelEntry | None, target: TargetEntry, config: PipelineConfig, cache: dict[str, Any], data_hashes: dict[str, Any], run: PipelineRun, progress: Progress) -> list[tuple[Any, dict[str, Any] | None]]:
+    """Bench the artifacts not in the cache on the ssh device of `target`, through edge_sdk.api.bench_on_devices
+    (`edge-sdk bench --target PROFILE --host URL`): one connection and one runner upload for all of them. A device
+    failure is an error result per artifact, never an exception."""
+    from edge_sdk.api import bench_on_devices
+
+    keys = {path: _bench_key(path, model, teacher, target, _bench_settings(config, target), config, data_hashes) for path in paths}
+    measured: dict[Path, tuple[Any, dict[str, Any] | None]] = {}
+    for path in paths:
+        cached = _from_cache(cache, keys[path])
+        if cached is not None:
+            run.benches_cached.append(f"{path.name} on {target.name}")
+            measured[path] = cached
+    todo = [path for path in paths if path not in measured]
+    if todo:
+        def on_device(artifacts: list[Path], reference: Path, settings: Any) -> list[Any]:
+            results = bench_on_devices([*artifacts], config.evaluation_data, target=str(target.profile), hosts=[target.url], reference=reference,
+                                       settings=settings, device_options=target.device_options(), label_key=config.label_key, progress=progress)
+            for result in results:  # the pipeline's target name, as for desktop targets; the profile next to it
+                result.target = {**result.target, "name": target.name, "profile": target.profile}
+            return results
+
+        results = on_device(todo, model.path, _bench_settings(config, target))
+        fidelities: dict[Path, dict[str, Any] | None] = {}
+        succeeded = [path for path, result in zip(todo, results) if result.status == "ok"]
+        if teacher is not None and succeeded:
+            # Agreement with the teacher is an accuracy figure only: one timed run is enough.
+            for path, against_teacher in zip(succeeded, on_device(succeeded, teacher.path, _bench_settings(config, target, runs=1, warmup=0))):
+                fidelities[path] = (against_teacher.reference or {}).get("fidelity")
+        for path, result in zip(todo, results):
+            _remember(cache, keys[path], result, fidelities.get(path), config)
+            run.benched.append(f"{path.name} on {target.name}")
+            measured[path] = (result, fidelities.get(path))
+    return [measured[path] for path in paths]
 
 
 def _row(model: ModelEntry, target: TargetEntry, path: Path, result: Any, teacher_fidelity: dict[str, Any] | None, max_drop: float | None) -> dict[str, Any]:
@@ -204,7 +285,7 @@ def _write_outputs(config: PipelineConfig, results: list[Any], run: PipelineRun)
     results_path = config.output / "results.json"
     save_results(results_path, results, overwrite=True)
     summary_path = config.output / "pipeline.json"
-    write_json_atomic(summary_path, {"config": str(config.path), "rows": run.rows, "skipped_targets": run.skipped_targets})
+    write_json_atomic(summary_path, {"config": str(config.path), "rows": run.rows})
     policy = WarningPolicy(max_drop_points=config.max_drop_points)
     run.files = {"results": results_path, "summary": summary_path}
     for fmt, name in (("html", "report.html"), ("md", "report.md")):

@@ -14,7 +14,9 @@ from edge_sdk.errors import UsageError
 
 FORMAT_MODES = {"tflite": ("fp32", "fp16", "dynamic", "int8", "int16x8"), "onnx": ("fp32", "fp16", "dynamic", "int8")}
 TARGET_KINDS = ("desktop", "local", "ssh")
-RUNNABLE_TARGET_KINDS = ("desktop", "local")
+TARGET_KEYS = {"kind", "host", "port", "user", "profile", "ssh_key", "known_hosts", "accept_new_host_key", "python", "timeout_s"}
+# How to reach a device: meaningless for a target that runs on this machine.
+SSH_ONLY_KEYS = TARGET_KEYS - {"kind"}
 PREPROCESS_KEYS = {"scale", "mean", "std", "layout", "source_layout", "resize", "color"}
 TOP_LEVEL_KEYS = {"version", "output", "data", "preprocess", "models", "formats", "targets", "bench", "accuracy_budget"}
 
@@ -30,18 +32,46 @@ class ModelEntry:
 
 @dataclass
 class TargetEntry:
+    """One entry of `targets:`. An ssh target is a device of a named profile (`edge-sdk targets`) at `host`, an
+    ssh:// URL; it is benched by edge_sdk.api.bench_on_devices, the code path of `edge-sdk bench --host`."""
+
     name: str
     kind: str
     host: str | None = None
     port: int = 22
     user: str | None = None
+    profile: str | None = None
+    ssh_key: Path | None = None
+    known_hosts: Path | None = None
+    accept_new_host_key: bool = False
+    python: str | None = None
+    timeout_s: float = 600.0
 
     @property
-    def runnable(self) -> bool:
-        return self.kind in RUNNABLE_TARGET_KINDS
+    def on_device(self) -> bool:
+        return self.kind == "ssh"
+
+    @property
+    def url(self) -> str:
+        """ssh://user@host:port, as `edge-sdk bench --host` takes it."""
+        host = f"[{self.host}]" if self.host and ":" in self.host else self.host
+        return f"ssh://{self.user + '@' if self.user else ''}{host}:{self.port}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind, "host": self.host, "port": self.port, "user": self.user}
+        """What a bench on this target depends on (part of the pipeline cache key). The ssh key, known_hosts and
+        timeout decide whether a device is reached, not what it measures, so they are left out."""
+        identity = {"name": self.name, "kind": self.kind, "host": self.host, "port": self.port, "user": self.user}
+        if self.on_device:
+            identity.update(profile=self.profile, python=self.python)
+        return identity
+
+    def device_options(self) -> Any:
+        """The edge_sdk.remote.DeviceOptions of `edge-sdk bench --ssh-key --known-hosts --accept-new-host-key
+        --timeout --remote-python`."""
+        from edge_sdk.remote import DeviceOptions
+
+        return DeviceOptions(identity_file=self.ssh_key, known_hosts=self.known_hosts, accept_new_host_key=self.accept_new_host_key,
+                             timeout_s=self.timeout_s, python=self.python)
 
 
 @dataclass
@@ -79,10 +109,13 @@ class _Reader:
             raise self.fail(where, f"missing key(s) {', '.join(missing)}")
         return value
 
-    def existing_path(self, value: Any, where: str) -> Path:
+    def any_path(self, value: Any, where: str) -> Path:
         if not isinstance(value, str) or not value:
             raise self.fail(where, f"must be a path, not {value!r}")
-        path = (self.root / value) if not Path(value).is_absolute() else Path(value)
+        return (self.root / value) if not Path(value).is_absolute() else Path(value)
+
+    def existing_path(self, value: Any, where: str) -> Path:
+        path = self.any_path(value, where)
         if not path.exists():
             raise self.fail(where, f"{value} does not exist (looked for {path})", fix="fix the path; relative paths start at the YAML file's folder")
         return path
@@ -169,18 +202,62 @@ def _targets(reader: _Reader, value: Any) -> list[TargetEntry]:
     targets = []
     for name, entry in section.items():
         where = f"targets.{name}"
-        entry = reader.mapping(entry, where, {"kind", "host", "port", "user"}, {"kind"})
+        entry = reader.mapping(entry, where, TARGET_KEYS, {"kind"})
         kind = entry["kind"]
         if kind not in TARGET_KINDS:
             raise reader.fail(f"{where}.kind", f"unknown target kind {kind!r}", fix=f"one of {', '.join(TARGET_KINDS)}")
-        host = entry.get("host")
         if kind == "ssh":
-            if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host) or host.count("@") > 1:
-                raise reader.fail(f"{where}.host", f"an ssh target needs a host name like pi@raspberrypi.local, not {host!r}")
-        elif host is not None:
-            raise reader.fail(f"{where}.host", f"a {kind} target runs on this machine and takes no host")
-        port = reader.number(entry.get("port", 22), f"{where}.port", int, 1)
-        if port > 65535:
-            raise reader.fail(f"{where}.port", f"{port} is not a TCP port")
-        targets.append(TargetEntry(str(name), kind, host, port, entry.get("user")))
+            targets.append(_ssh_target(reader, str(name), entry, where))
+            continue
+        extra = sorted(set(entry) & SSH_ONLY_KEYS)
+        if extra:
+            raise reader.fail(f"{where}.{extra[0]}", f"a {kind} target runs on this machine and takes no {', '.join(extra)}",
+                              fix="use `kind: ssh` with a host and a profile to bench on a device")
+        targets.append(TargetEntry(str(name), kind))
     return targets
+
+
+def _ssh_target(reader: _Reader, name: str, entry: dict[str, Any], where: str) -> TargetEntry:
+    """An ssh target: `host: ssh://user@host:port` (or `host` with `port` and `user`) and a device `profile`."""
+    from targets.profiles import all_profiles
+    from targets.transport.ssh import parse_ssh_url
+
+    host = entry.get("host")
+    if not isinstance(host, str) or not host.strip() or any(c.isspace() for c in host) or host.count("@") > 1:
+        raise reader.fail(f"{where}.host", f"an ssh target needs a host like ssh://pi@raspberrypi.local or pi@raspberrypi.local, not {host!r}")
+    try:
+        address = parse_ssh_url(host)
+    except UsageError as error:
+        raise reader.fail(f"{where}.host", error.message, fix="write ssh://user@host, ssh://user@host:port, or a host name with `port` and `user`") from None
+    for key, given in (("port", address.port), ("user", address.user)):
+        if given is not None and key in entry:
+            raise reader.fail(f"{where}.{key}", f"the host {host!r} already names the {key}", fix=f"give the {key} once: in the host URL or as `{key}`")
+    port = address.port or reader.number(entry.get("port", 22), f"{where}.port", int, 1)
+    if port > 65535:
+        raise reader.fail(f"{where}.port", f"{port} is not a TCP port")
+    user = address.user if address.user is not None else entry.get("user")
+    if user is not None and (not isinstance(user, str) or not user or any(c.isspace() or c in "@:/" for c in user)):
+        raise reader.fail(f"{where}.user", f"must be a user name, not {user!r}")
+    profiles = all_profiles()
+    profile = entry.get("profile")
+    if profile is None:
+        raise reader.fail(f"{where}.profile", "an ssh target needs the device's profile, e.g. `profile: raspberry-pi-4`",
+                          fix=f"one of {', '.join(n for n, p in profiles.items() if p.transport == 'ssh')} (see `edge-sdk targets`)")
+    if not isinstance(profile, str) or profile not in profiles:
+        raise reader.fail(f"{where}.profile", f"unknown target profile {profile!r}", fix=f"one of {', '.join(profiles)} (see `edge-sdk targets`)")
+    if profiles[profile].transport != "ssh":
+        raise reader.fail(f"{where}.profile", f"profile {profile} is reached over {profiles[profile].transport}, not ssh",
+                          fix=f"one of {', '.join(n for n, p in profiles.items() if p.transport == 'ssh')}")
+    accept_new = entry.get("accept_new_host_key", False)
+    if not isinstance(accept_new, bool):
+        raise reader.fail(f"{where}.accept_new_host_key", f"must be true or false, not {accept_new!r}")
+    ssh_key = reader.existing_path(entry["ssh_key"], f"{where}.ssh_key") if "ssh_key" in entry else None
+    known_hosts = None
+    if "known_hosts" in entry:
+        # A first-seen key is written to known_hosts, so with accept_new_host_key the file may not exist yet.
+        known_hosts = reader.any_path(entry["known_hosts"], f"{where}.known_hosts") if accept_new else reader.existing_path(entry["known_hosts"], f"{where}.known_hosts")
+    python = entry.get("python")
+    if python is not None and (not isinstance(python, str) or not python.strip() or any(c.isspace() for c in python)):
+        raise reader.fail(f"{where}.python", f"must be the device's Python interpreter (a command or path, e.g. python3), not {python!r}")
+    timeout_s = float(reader.number(entry["timeout_s"], f"{where}.timeout_s", float, 1)) if "timeout_s" in entry else 600.0
+    return TargetEntry(name, "ssh", address.host, port, user, profile, ssh_key, known_hosts, accept_new, python, timeout_s)

@@ -45,8 +45,8 @@ def base_document():
     (lambda d: d.update(extra=1), "top level: unknown key(s) extra"),
     (lambda d: d["models"]["cnn"].update(path="missing.keras"), "models.cnn.path: missing.keras does not exist"),
     (lambda d: d["formats"].update(tflite=["int4"]), "formats.tflite: unknown mode(s) ['int4']"),
-    (lambda d: d["targets"].update(pi={"kind": "ssh", "host": "pi @box"}), "targets.pi.host: an ssh target needs a host name"),
-    (lambda d: d["targets"].update(pi={"kind": "desktop", "host": "box"}), "targets.pi.host: a desktop target runs on this machine"),
+    (lambda d: d["targets"].update(pi={"kind": "ssh", "host": "pi @box", "profile": "raspberry-pi-4"}), "targets.pi.host: an ssh target needs a host like"),
+    (lambda d: d["targets"].update(pi={"kind": "desktop", "host": "box"}), "targets.pi.host: a desktop target runs on this machine and takes no host"),
     (lambda d: d["bench"].update(runs=0), "bench.runs: must be an integer >= 1"),
     (lambda d: d["models"]["cnn"].update(teacher="nobody"), "models.cnn.teacher: 'nobody' is not another model"),
     (lambda d: d["data"].pop("calibration") and d["formats"].update(tflite=["int8"]), "data.calibration: int8 and int16x8 modes need calibration data"),
@@ -60,11 +60,55 @@ def test_invalid_config_names_file_key_and_problem(workspace, change, message):
     assert str(path) in str(raised.value) and message in str(raised.value)
 
 
-def test_valid_config_with_ssh_host_loads(workspace):
+PI = {"kind": "ssh", "host": "ssh://pi@raspberrypi.local:2222", "profile": "raspberry-pi-4"}
+
+
+@pytest.mark.parametrize("target, message", [
+    ({"kind": "ssh", "host": "pi@box"}, "targets.pi.profile: an ssh target needs the device's profile, e.g. `profile: raspberry-pi-4`"),
+    ({**PI, "profile": "raspberry-pi-9"}, "targets.pi.profile: unknown target profile 'raspberry-pi-9'"),
+    ({**PI, "profile": "android-arm64"}, "targets.pi.profile: profile android-arm64 is reached over adb, not ssh"),
+    ({**PI, "host": "http://pi@box"}, "targets.pi.host: --host 'http://pi@box' is not an ssh address"),
+    ({**PI, "host": "ssh://pi@box:99999"}, "targets.pi.host: --host 'ssh://pi@box:99999' has an invalid port"),
+    ({**PI, "port": 22}, "targets.pi.port: the host 'ssh://pi@raspberrypi.local:2222' already names the port"),
+    ({**PI, "user": "root"}, "targets.pi.user: the host 'ssh://pi@raspberrypi.local:2222' already names the user"),
+    ({**PI, "host": "box", "port": 70000}, "targets.pi.port: 70000 is not a TCP port"),
+    ({**PI, "host": "box", "user": "a b"}, "targets.pi.user: must be a user name, not 'a b'"),
+    ({**PI, "ssh_key": "keys/missing"}, "targets.pi.ssh_key: keys/missing does not exist"),
+    ({**PI, "known_hosts": "missing_known_hosts"}, "targets.pi.known_hosts: missing_known_hosts does not exist"),
+    ({**PI, "accept_new_host_key": "yes"}, "targets.pi.accept_new_host_key: must be true or false, not 'yes'"),
+    ({**PI, "python": "python3 -S"}, "targets.pi.python: must be the device's Python interpreter"),
+    ({**PI, "timeout_s": 0}, "targets.pi.timeout_s: must be a number >= 1, not 0"),
+    ({**PI, "password": "x"}, "targets.pi: unknown key(s) password"),
+    ({"kind": "desktop", "ssh_key": "cnn.keras"}, "targets.pi.ssh_key: a desktop target runs on this machine and takes no ssh_key"),
+])
+def test_invalid_device_target_names_the_key_and_problem(workspace, target, message):
     document = base_document()
-    document["targets"]["pi"] = {"kind": "ssh", "host": "pi@raspberrypi.local", "port": 2222}
+    document["targets"]["pi"] = target
+    path = write_config(workspace, document)
+    with pytest.raises(UsageError) as raised:
+        load_config(path)
+    assert str(path) in str(raised.value) and message in str(raised.value), str(raised.value)
+
+
+def test_device_targets_load_with_url_or_host_port_user(workspace):
+    (workspace / "pi_key").write_text("key")
+    document = base_document()
+    document["targets"]["pi"] = {**PI, "ssh_key": "pi_key", "known_hosts": "new_known_hosts", "accept_new_host_key": True,
+                                 "python": "/opt/venv/bin/python", "timeout_s": 120}
+    document["targets"]["jetson"] = {"kind": "ssh", "host": "jetson.local", "port": 2200, "user": "nvidia", "profile": "jetson-orin-nano"}
+    document["targets"]["bare"] = {"kind": "ssh", "host": "box", "profile": "raspberry-pi-5"}
     config = load_config(write_config(workspace, document))
-    assert [t.name for t in config.targets] == ["desktop", "pi"] and not config.targets[1].runnable
+    targets = {target.name: target for target in config.targets}
+    desktop, pi, jetson, bare = (targets[name] for name in ("desktop", "pi", "jetson", "bare"))
+    assert not desktop.on_device and pi.on_device
+    assert (pi.url, jetson.url, bare.url) == ("ssh://pi@raspberrypi.local:2222", "ssh://nvidia@jetson.local:2200", "ssh://box:22")
+    options = pi.device_options()
+    assert (options.identity_file, options.known_hosts) == (workspace / "pi_key", workspace / "new_known_hosts")
+    assert options.accept_new_host_key and options.python == "/opt/venv/bin/python" and options.timeout_s == 120.0
+    assert bare.device_options().identity_file is None and not bare.device_options().accept_new_host_key
+    # How the device is reached is not part of the bench's cache key; where it is and what it runs are.
+    assert "ssh_key" not in pi.to_dict() and pi.to_dict()["profile"] == "raspberry-pi-4" and pi.to_dict()["python"] == "/opt/venv/bin/python"
+    assert desktop.to_dict() == {"name": "desktop", "kind": "desktop", "host": None, "port": 22, "user": None}
 
 
 def test_pipeline_runs_then_reruns_only_what_changed(workspace):
@@ -91,11 +135,8 @@ def test_pipeline_runs_then_reruns_only_what_changed(workspace):
 def test_cli_pipeline(workspace, capsys):
     from edge_sdk.cli import main
 
-    document = base_document()
-    document["targets"]["pi"] = {"kind": "ssh", "host": "pi@raspberrypi.local"}
-    assert main(["pipeline", str(write_config(workspace, document))]) == 0
-    printed = capsys.readouterr().out
-    assert "skipped target pi" in printed and "report: " in printed
+    assert main(["pipeline", str(write_config(workspace, base_document()))]) == 0
+    assert "report: " in capsys.readouterr().out
 
 
 def test_pipeline_applies_the_accuracy_gate_after_writing_results_and_reports(workspace, capsys):

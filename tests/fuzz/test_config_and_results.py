@@ -29,7 +29,7 @@ CONFIG_SEED = {
     "preprocess": {"scale": 0.0625, "layout": "NHWC"},
     "models": {"student": {"path": "student.h5", "formats": {"tflite": ["fp32", "int8"]}, "teacher": "teacher"}, "teacher": {"path": "teacher.h5"}},
     "formats": {"tflite": ["fp32"], "onnx": ["fp32"]},
-    "targets": {"desktop": {"kind": "desktop"}, "pi": {"kind": "ssh", "host": "pi@raspberrypi.local", "port": 22}},
+    "targets": {"desktop": {"kind": "desktop"}, "pi": {"kind": "ssh", "host": "pi@raspberrypi.local", "port": 22, "profile": "raspberry-pi-4"}},
     "bench": {"runs": 10, "warmup": 2, "threads": 1},
     "accuracy_budget": {"max_drop_points": 1.0},
 }
