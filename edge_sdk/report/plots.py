@@ -13,7 +13,9 @@ from typing import Any
 
 from edge_sdk.report.model import ArtifactRow
 
-_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+# tab10 then its light companions: 20 artifacts before a colour repeats.
+_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+           "#aec7e8", "#ff9896", "#98df8a", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
 _figure_ids = itertools.count(1)
 
 
@@ -114,6 +116,10 @@ def _log_if_wide(axes: Any, axis: str, values: list[float]) -> None:
     # Beyond a 5x spread a linear axis squeezes the typical runs into a line next to one slow outlier.
     if positive and max(positive) / min(positive) > 5:
         (axes.set_xscale if axis == "x" else axes.set_yscale)("log")
+        # Labelled minor ticks (3x10^-3, 4x10^-3, ...) run into each other; the major decades are enough.
+        from matplotlib.ticker import NullFormatter
+
+        (axes.xaxis if axis == "x" else axes.yaxis).set_minor_formatter(NullFormatter())
 
 
 def _svg(figure: Any) -> str:

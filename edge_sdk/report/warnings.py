@@ -43,8 +43,16 @@ def accuracy_half_width_points(top1: float, samples: int) -> float:
     return 100.0 * spread / (1 + z2 / samples)
 
 
+# From this many sample-size warnings on one target, they are shown as one line (a pipeline has many artifacts).
+GROUP_SAMPLE_WARNINGS_FROM = 3
+
+
 def report_warnings(rows: list[ArtifactRow], policy: WarningPolicy) -> list[ReportWarning]:
-    """Every warning for the rows, in row order."""
+    """Every warning for the rows, in row order; many sample-size warnings on one target become one."""
+    return _group_sample_warnings(rows, _warnings_per_row(rows, policy), policy)
+
+
+def _warnings_per_row(rows: list[ArtifactRow], policy: WarningPolicy) -> list[ReportWarning]:
     warnings: list[ReportWarning] = []
     for row in rows:
         subject = f"{row.label} on {row.target}"
@@ -64,13 +72,39 @@ def report_warnings(rows: list[ArtifactRow], policy: WarningPolicy) -> list[Repo
     return warnings
 
 
+def _group_sample_warnings(rows: list[ArtifactRow], warnings: list[ReportWarning], policy: WarningPolicy) -> list[ReportWarning]:
+    by_target: dict[str, list[ArtifactRow]] = {}
+    for row in rows:
+        if any(w.kind == "samples" and w.subject == f"{row.label} on {row.target}" for w in warnings):
+            by_target.setdefault(row.target, []).append(row)
+    grouped = {target: members for target, members in by_target.items() if len(members) >= GROUP_SAMPLE_WARNINGS_FROM}
+    if not grouped:
+        return warnings
+    kept = [w for w in warnings if not (w.kind == "samples" and w.subject.rsplit(" on ", 1)[-1] in grouped)]
+    for target, members in grouped.items():
+        widths = [_half_width_points(row) for row in members]
+        counts = sorted({row.accuracy_samples for row in members})
+        hidden = [row.label for row, width in zip(members, widths) if row.drop_points and width > abs(row.drop_points)]
+        message = (
+            f"accuracy on {'/'.join(str(c) for c in counts)} samples is known only to ±{min(widths):.2f}-{max(widths):.2f} points (95 %) "
+            f"for {', '.join(row.label for row in members)}"
+            + (f"; larger than the drop reported for {', '.join(hidden)}" if hidden else "")
+            + "; evaluate on more samples before trusting differences that small"
+        )
+        kept.insert(0, ReportWarning("samples", f"{len(members)} artifacts on {target}", message))
+    return kept
+
+
+def _half_width_points(row: ArtifactRow) -> float:
+    if row.top1_ci is not None:
+        return 100.0 * (row.top1_ci[1] - row.top1_ci[0]) / 2.0  # the benchmark's bootstrap interval
+    return accuracy_half_width_points(row.top1 or 0.0, row.accuracy_samples or 1)
+
+
 def _sample_warnings(row: ArtifactRow, subject: str, policy: WarningPolicy) -> list[ReportWarning]:
     if row.top1 is None or not row.accuracy_samples:
         return []
-    if row.top1_ci is not None:
-        half_width = 100.0 * (row.top1_ci[1] - row.top1_ci[0]) / 2.0  # the benchmark's bootstrap interval
-    else:
-        half_width = accuracy_half_width_points(row.top1, row.accuracy_samples)
+    half_width = _half_width_points(row)
     drop = row.drop_points
     hides_drop = drop is not None and drop != 0 and half_width > abs(drop)
     if half_width <= policy.max_accuracy_half_width_points and not hides_drop:

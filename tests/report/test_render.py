@@ -189,3 +189,24 @@ def test_cli_report_and_import_boundary(results_json, tmp_path):
     loaded = subprocess.run([sys.executable, "-c", probe, str(results_json)], capture_output=True, text=True, timeout=120)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "[]"
+
+
+def test_many_sample_size_warnings_on_one_target_become_one_line(results_json, tmp_path):
+    def many_artifacts(document):
+        base = document["results"]
+        copies = []
+        for index in range(4):
+            for result in base:
+                twin = json.loads(json.dumps(result))
+                twin["artifact"]["name"] = f"v{index}_{result['artifact']['name']}"
+                copies.append(twin)
+        document["results"] = copies
+
+    eight = edited_copy(results_json, tmp_path / "eight.json", many_artifacts)
+    text = render_report([eight], "md", WarningPolicy())
+    sample_lines = [line for line in text.splitlines() if line.startswith("- **samples**")]
+    assert len(sample_lines) == 1, sample_lines
+    assert "8 artifacts on desktop" in sample_lines[0] and "v3\\_digits\\_int8.tflite" in sample_lines[0]
+    assert "on 450 samples is known only to ±" in sample_lines[0]
+    # Two artifacts keep one line each (tests above).
+    assert sum(line.startswith("- **samples**") for line in render_report([results_json], "md", WarningPolicy()).splitlines()) == 2
