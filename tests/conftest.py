@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from examples.compression.common import (
+    PREPROCESS as DIGITS_PREPROCESS,  # raw digits / 16, NHWC
+)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("EDGE_SDK_SHARED_DATA", REPO.parent / "shared" / "data"))
-DIGITS_PREPROCESS = {"scale": 1 / 16, "layout": "NHWC"}
 
 
 def shared(relative: str) -> Path:
@@ -24,18 +27,10 @@ def shared(relative: str) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_npz(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """scikit-learn's digits split into train/test .npz files of raw 8x8 images (values 0..16)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    """scikit-learn's digits split into train/test .npz files of raw 8x8 images (values 0..16), as the examples do."""
+    from examples.compression.common import write_digits_data
 
-    out = tmp_path_factory.mktemp("digits")
-    digits = load_digits()
-    x_train, x_test, y_train, y_test = train_test_split(
-        digits.images.astype(np.float32), digits.target, test_size=0.25, random_state=0, stratify=digits.target
-    )
-    np.savez(out / "train.npz", x=x_train, y=y_train)
-    np.savez(out / "test.npz", x=x_test, y=y_test)
-    return out / "train.npz", out / "test.npz"
+    return write_digits_data(tmp_path_factory.mktemp("digits"))
 
 
 @pytest.fixture(scope="session")
