@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from edge_sdk import __version__
@@ -166,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter drowns the table; real errors still surface as exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    # `kill PID` (SIGTERM) stops a run like Ctrl-C: finished results are kept and what did not finish is named.
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if in_main_thread else None
     try:
         return COMMANDS[args.command](args)
     except EdgeSdkError as error:
@@ -174,7 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous_sigterm)
 
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

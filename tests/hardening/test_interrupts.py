@@ -36,7 +36,7 @@ def _wait_for_finished(partial: Path, process: subprocess.Popen, count: int = 1,
     raise AssertionError(f"no finished result in {partial} (exit {process.poll()})")
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_an_interrupted_bench_keeps_finished_results_and_resumes(tmp_path, sine_npz, hello_world, how):
     artifacts = copies(hello_world, tmp_path / "artifacts", NAMES)
     out = tmp_path / "results.json"
@@ -49,7 +49,7 @@ def test_an_interrupted_bench_keeps_finished_results_and_resumes(tmp_path, sine_
 
     kept = load_results(partial)["results"]  # valid against the results schema
     assert len(kept) >= len(finished) and all(r["status"] == "ok" for r in kept) and not out.exists()
-    if how == signal.SIGINT:
+    if how in (signal.SIGINT, signal.SIGTERM):  # `kill PID` is handled like Ctrl-C
         assert process.returncode == 130
         assert "interrupted while benchmarking" in stderr and f"kept in {partial}" in stderr
         assert "not finished: " + ", ".join(NAMES[len(kept):]) in stderr
