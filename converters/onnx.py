@@ -93,7 +93,7 @@ def convert(
         shapes = resolve_input_shapes(loaded.signature, options.input_shapes, Path(model_path))
         # tf2onnx keeps the Keras input names given in the TensorSpecs, so `shapes` still applies.
         float_model = loaded.model if kind == "onnx" else keras_to_onnx(loaded, shapes)
-    binding = InputBinding.bind(calibration, [(name, tuple(shape[1:])) for name, shape in shapes]) if calibration else None
+    binding = InputBinding.bind(calibration, shapes) if calibration else None
     keeps_external_data = kind == "torch" or any("external data" in note for note in getattr(loaded, "notes", []))
 
     workdir = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=_parent(output)))
@@ -241,7 +241,7 @@ def _validate(artifact: Path, kind: str, loaded: Any, float_path: Path, data: Da
     from targets.runners.onnxruntime import OnnxRuntimeRunner
 
     indices = data.subset(options.validation_samples, options.seed + 1)
-    binding = InputBinding.bind(data, [(name, tuple(shape[1:])) for name, shape in shapes])
+    binding = InputBinding.bind(data, shapes)
     reference = _source_function(kind, loaded, float_path, [name for name, _ in shapes])
     artifact_outputs, source_outputs = [], []
     with OnnxRuntimeRunner(artifact, RunnerOptions(threads=1)) as runner:

@@ -79,7 +79,7 @@ def convert(
     learned_ranges = options.mode == "int8" and loaded.quantization_aware
     if options.mode in CALIBRATED_MODES and calibration is None and not learned_ranges:
         raise UsageError(f"--quant {options.mode} needs calibration data", fix="pass --calib DATA (.npz, .npy or an image folder)")
-    binding = InputBinding.bind(calibration, [(name, tuple(shape[1:])) for name, shape in shapes]) if calibration else None
+    binding = InputBinding.bind(calibration, shapes) if calibration else None
 
     tf = require("tensorflow", "TFLite conversion")
     started = time.perf_counter()
@@ -200,7 +200,7 @@ def _validate(tflite_path: Path, loaded: LoadedModel, data: Dataset | None, shap
     from targets.runners.reference import ReferenceRunner
 
     indices = data.subset(options.validation_samples, options.seed + 1)
-    binding = InputBinding.bind(data, [(name, tuple(shape[1:])) for name, shape in shapes])
+    binding = InputBinding.bind(data, shapes)
     artifact_outputs, fitted_samples = [], []
     with LiteRTRunner(tflite_path) as runner:
         for sample in data.samples(indices):

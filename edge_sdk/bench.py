@@ -277,7 +277,7 @@ def _timed_latency(runner: BaseRunner, dataset: Dataset, settings: BenchSettings
 
 
 def _first_inputs(runner: BaseRunner, dataset: Dataset) -> dict[str, np.ndarray]:
-    binding = InputBinding.bind(dataset, [(spec.name, tuple(spec.shape[1:])) for spec in runner.inputs])
+    binding = InputBinding.bind(dataset, [(spec.name, spec.shape) for spec in runner.inputs])
     return binding.fit(next(iter(dataset.samples([0]))), str(dataset.path))
 
 
@@ -292,7 +292,7 @@ def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, pr
     Runners that take any batch size (the float reference) get `batch_size` samples per call;
     artifacts run one sample per call, as they will on the device.
     """
-    binding = InputBinding.bind(dataset, [(spec.name, tuple(spec.shape[1:])) for spec in runner.inputs])
+    binding = InputBinding.bind(dataset, [(spec.name, spec.shape) for spec in runner.inputs])
     total = dataset.num_samples if indices is None else len(indices)
     per_call = batch_size if runner.supports_batching else 1
     outputs: list[np.ndarray] = []
@@ -325,9 +325,7 @@ def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, pr
 
 def time_runs(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, progress: Progress, label: str) -> list[float]:
     """Warm up, then time `runs` runtime calls on the first sample; the runner times the call alone."""
-    binding = InputBinding.bind(dataset, [(spec.name, tuple(spec.shape[1:])) for spec in runner.inputs])
-    first = next(iter(dataset.samples([0])))
-    inputs = binding.fit(first, str(dataset.path))
+    inputs = _first_inputs(runner, dataset)
     for _ in range(settings.warmup):
         _checked_infer(runner, inputs)
     latencies = []

@@ -294,8 +294,9 @@ class InputBinding:
     data_names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def bind(cls, dataset: Dataset, model_inputs: list[tuple[str, tuple[int, ...]]]) -> InputBinding:
-        """`model_inputs`: (name, shape without batch axis) for each model input, in order."""
+    def bind(cls, dataset: Dataset, model_inputs: Sequence[tuple[str, Sequence[int]]]) -> InputBinding:
+        """`model_inputs`: (name, full shape with its batch axis) for each model input, in order."""
+        model_inputs = [(name, tuple(shape[1:])) for name, shape in model_inputs]
         names = dataset.input_names
         if len(model_inputs) == 1 and len(names) == 1:
             mapping = {model_inputs[0][0]: names[0]}

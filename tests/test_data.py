@@ -56,10 +56,10 @@ def test_image_folder_with_class_subfolders(tmp_path):
 def test_binding_fits_singleton_axes_and_rejects_wrong_shapes(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((2, 8, 8), np.float32))
     dataset = Dataset(tmp_path / "d.npz", PreprocessSpec())
-    binding = InputBinding.bind(dataset, [("input", (8, 8, 1))])
+    binding = InputBinding.bind(dataset, [("input", (1, 8, 8, 1))])
     fitted = binding.fit(next(iter(dataset.samples())), "d.npz")
     assert fitted["input"].shape == (1, 8, 8, 1)
-    wrong = InputBinding.bind(dataset, [("input", (28, 28, 1))])
+    wrong = InputBinding.bind(dataset, [("input", (1, 28, 28, 1))])
     with pytest.raises(DataError, match=r"(?s)d.npz sample 0 for input 'input' has shape \(8, 8\).*expects \(28, 28, 1\)"):
         wrong.fit(next(iter(dataset.samples())), "d.npz")
 

@@ -40,7 +40,7 @@ def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 20
     spec = PreprocessSpec.from_dict(manifest.get("preprocess")).merged(preprocess or {})
     dataset = Dataset(Path(data), spec, input_key=input_key)
     shapes = list((manifest.get("input_shapes") or {}).items())
-    binding = InputBinding.bind(dataset, [(name, tuple(shape[1:])) for name, shape in shapes])
+    binding = InputBinding.bind(dataset, shapes)
     indices = dataset.subset(samples, seed)
     qdq_model = onnx.load(str(artifact))
     _repair_per_axis_dequantize(qdq_model)

@@ -44,7 +44,7 @@ def quantization_converter(artifact: Path, reference: Path, preprocess: dict[str
     shapes = resolve_input_shapes(loaded.signature, manifest.get("input_shapes"), Path(reference))
     options = tflite_converter.TFLiteOptions(mode=manifest["mode"], calibration_samples=calibration["samples"], seed=calibration["seed"])
     calibration_set = Dataset(Path(calibration["path"]), spec)
-    binding = InputBinding.bind(calibration_set, [(name, tuple(shape[1:])) for name, shape in shapes])
+    binding = InputBinding.bind(calibration_set, shapes)
     tf = require("tensorflow", "the TFLite quantization debugger")
     converter = tflite_converter._make_converter(tf, loaded, shapes)
     tflite_converter._configure(tf, converter, options, loaded, calibration_set, binding, Progress(enabled=False))
@@ -55,7 +55,7 @@ def debug_tflite(artifact: Path, reference: Path, data: Path, *, samples: int = 
     """Rank the layers of a TFLite int8 artifact by their quantization error on `data`."""
     tf, converter, shapes, spec = quantization_converter(artifact, reference, preprocess)
     dataset = Dataset(Path(data), spec, input_key=input_key)
-    binding = InputBinding.bind(dataset, [(name, tuple(shape[1:])) for name, shape in shapes])
+    binding = InputBinding.bind(dataset, shapes)
     indices = dataset.subset(samples, seed)
 
     def debug_dataset() -> Iterator[list[np.ndarray]]:
