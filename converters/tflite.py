@@ -22,7 +22,7 @@ from edge_sdk.artifact import Artifact, MANIFEST_VERSION, manifest_path_for
 from edge_sdk.compression.weights import source_weight_statistics
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import package_versions
-from edge_sdk.errors import ConversionError, DataError, UsageError
+from edge_sdk.errors import ConversionError, UsageError
 from edge_sdk.fileio import atomic_path, check_can_write, gzip_size_of, sha256_of, write_json_atomic
 from edge_sdk.inspection import analyze_tflite
 from edge_sdk.models import LoadedModel, load_model, resolve_input_shapes

@@ -261,7 +261,7 @@ def _check_runtime(transport: Any, python: str, runtime: str, pythonpath: dict[s
         raise DeviceError(f"runtime {runtime} missing on {transport.host} ({python}): {detail}", fix=f"on the device: {profile.install}")
     if output.returncode != 0:
         missing_python = output.returncode == 127 or "not found" in output.stderr
-        fix = f"install Python 3 on the device, or name its interpreter in the profile's `python`" if missing_python else f"on the device: {profile.install}"
+        fix = "install Python 3 on the device, or name its interpreter in the profile's `python`" if missing_python else f"on the device: {profile.install}"
         raise DeviceError(f"the runner cannot start on {transport.host} ({python} exited {output.returncode}): {output.stderr.strip()[-400:]}", fix=fix)
     try:
         return dict(json.loads(output.stdout.strip().splitlines()[-1]))

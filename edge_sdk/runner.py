@@ -52,7 +52,6 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
 
     `settings` is an edge_sdk.bench.BenchSettings (max_samples is ignored: the host chose the samples).
     """
-    import numpy as np
 
     from edge_sdk.artifact import load_artifact
     from edge_sdk.bench import BenchSettings, describe_artifact, evaluate, time_runs
