@@ -22,6 +22,7 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "PIL": ("Pillow (image folders)", "images"),
     "PIL.Image": ("Pillow (image folders)", "images"),
     "matplotlib": ("matplotlib (report plots)", "report"),
+    "jsonschema": ("jsonschema (results file validation)", "report"),
     "yaml": ("PyYAML", "report"),
 }
 
