@@ -76,8 +76,9 @@ def settings_from_args(args: argparse.Namespace, **host_only: Any) -> Any:
     """The BenchSettings of the parsed flags, over `args.settings` (a JSON file) when given.
 
     `host_only` are BenchSettings fields the group does not parse (max_samples, seed, gates, isolation limits)."""
-    base = read_settings_file(args.settings) if getattr(args, "settings", None) else {"settings_version": SETTINGS_VERSION}
-    flags, runner = {}, {}
+    base: dict[str, Any] = read_settings_file(args.settings) if getattr(args, "settings", None) else {"settings_version": SETTINGS_VERSION}
+    flags: dict[str, Any] = {}
+    runner: dict[str, Any] = {}
     for key in ("runs", "warmup", "target"):
         if getattr(args, key, None) is not None:
             flags[key] = getattr(args, key)
