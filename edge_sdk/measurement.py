@@ -94,8 +94,12 @@ def settings_from_args(args: argparse.Namespace, **host_only: Any) -> Any:
         runner["providers"] = [part.strip() for part in args.providers.split(",") if part.strip()]
     if getattr(args, "graph_optimization", None) is not None:
         runner["graph_optimization"] = args.graph_optimization
-    merged = {**base, **flags, "runner": {**base.get("runner", {}), **runner}}
-    return settings_from_mapping(merged, "the command line" if not getattr(args, "settings", None) else f"{args.settings} and the command line", **host_only)
+    # Host-only values the table knows (seed, max_samples, the gates) are checked with the rest, so a device never
+    # refuses what the host accepted; the isolation limits (timeout, memory) are not sent and BenchSettings checks them.
+    checked = {key: value for key, value in host_only.items() if key in SETTINGS_FIELDS}
+    unchecked = {key: value for key, value in host_only.items() if key not in SETTINGS_FIELDS}
+    merged = {**base, **flags, **checked, "runner": {**base.get("runner", {}), **runner}}
+    return settings_from_mapping(merged, "the command line" if not getattr(args, "settings", None) else f"{args.settings} and the command line", **unchecked)
 
 
 # --- the JSON form -------------------------------------------------------------------------------------

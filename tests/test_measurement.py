@@ -149,3 +149,10 @@ def test_bench_takes_the_measurement_group():
     group = argparse.ArgumentParser()
     add_measurement_args(group)
     assert _option_strings(group) - {"help"} <= _option_strings(subparsers.choices["bench"])
+
+
+def test_host_only_values_are_checked_on_the_host_too():
+    """What the device would refuse in settings.json is refused on the host first (exit 2, naming the key)."""
+    with pytest.raises(UsageError, match="'latency_target' must be more than 0"):
+        settings_from_args(_parse([]), latency_target=0.0)
+    assert settings_from_args(_parse([]), seed=4, max_samples=None, timeout_s=30.0, memory_limit_bytes=None).timeout_s == 30.0
