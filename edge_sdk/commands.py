@@ -105,28 +105,18 @@ def _comma_list(text: str | None) -> list[str] | None:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from edge_sdk.api import bench
-    from edge_sdk.bench import BenchSettings
     from edge_sdk.errors import UsageError
     from edge_sdk.fileio import check_can_write
+    from edge_sdk.measurement import settings_from_args
     from edge_sdk.results import results_document, save_results
     from edge_sdk.tables import results_table
-    from targets.runners.base import RunnerOptions
 
     if args.output:
         check_can_write(args.output, args.overwrite, "results file")
-    settings = BenchSettings(
-        runs=args.runs,
-        warmup=args.warmup,
-        max_samples=args.samples,
-        seed=args.seed,
-        target=args.target,
+    settings = settings_from_args(
+        args, max_samples=args.samples, seed=args.seed,
         max_drop_points=args.max_drop, latency_target=args.latency_target, time_budget_s=args.time_budget, cold_start=args.cold_start,
-        verify=not args.no_verify,
         timeout_s=args.timeout, memory_limit_bytes=int(args.memory_limit * 2**20) if args.memory_limit else None,
-        runner=RunnerOptions(
-            threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
-            providers=_comma_list(args.providers) or [], graph_optimization=args.graph_optimization,
-        ),
     )
     checkpoint = None
     if args.host:
@@ -136,14 +126,14 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         options = DeviceOptions(identity_file=args.ssh_key, known_hosts=args.known_hosts, accept_new_host_key=args.accept_new_host_key,
                                 timeout_s=args.timeout, python=args.remote_python, benchmark_model=args.benchmark_model)
         results = bench_on_devices(
-            args.artifacts, args.data, target=args.target, hosts=args.host, reference=args.reference, settings=settings, device_options=options,
+            args.artifacts, args.data, target=settings.target, hosts=args.host, reference=args.reference, settings=settings, device_options=options,
             preprocess=_preprocess_from_args(args), input_key=args.input_key, label_key=args.label_key, progress=_progress(args),
         )
     else:
         from targets.profiles import get_profile
 
-        if get_profile(args.target).transport != "local":
-            raise UsageError(f"target {args.target} is reached over {get_profile(args.target).transport}: give --host", fix=f"edge-sdk bench ... --target {args.target} --host ssh://user@device")
+        if get_profile(settings.target).transport != "local":
+            raise UsageError(f"target {settings.target} is reached over {get_profile(settings.target).transport}: give --host", fix=f"edge-sdk bench ... --target {settings.target} --host ssh://user@device")
         from edge_sdk.checkpoint import BenchCheckpoint, partial_path_for
 
         # Each finished result is saved at once beside -o and reused by a re-run (see edge_sdk.checkpoint).
@@ -244,13 +234,12 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from edge_sdk.fileio import write_json_atomic
-    from edge_sdk.results import results_document
-    from edge_sdk.runner import run_model, settings_from_args
+    from edge_sdk.runner import check_runtime, run_from_args
 
-    result = run_model(args.model, args.inputs, settings=settings_from_args(args), runtime=args.runtime, outputs=args.outputs)
-    write_json_atomic(args.output, results_document([result]))
-    print(f"results: {args.output}")
+    if args.check_runtime:
+        print(json.dumps(check_runtime(args.check_runtime)))
+        return 0
+    print(f"results: {run_from_args(args)}")
     return 0
 
 

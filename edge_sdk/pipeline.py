@@ -161,13 +161,15 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
 
 
 def _bench_settings(config: PipelineConfig, target: TargetEntry, runs: int | None = None, warmup: int | None = None) -> Any:
-    from edge_sdk.bench import BenchSettings
-    from targets.runners.base import RunnerOptions
+    from edge_sdk.measurement import SETTINGS_VERSION, settings_from_mapping
 
-    return BenchSettings(
-        runs=runs or config.bench.get("runs", 100), warmup=config.bench.get("warmup", 10) if warmup is None else warmup, max_samples=config.max_samples,
-        runner=RunnerOptions(threads=config.bench.get("threads", 1)), target=target.name, max_drop_points=config.max_drop_points if runs is None else None,
-    )
+    # The pipeline's `bench:` section in the JSON form of the measurement settings (one builder for every caller).
+    return settings_from_mapping({
+        "settings_version": SETTINGS_VERSION, "runs": runs or config.bench.get("runs", 100),
+        "warmup": config.bench.get("warmup", 10) if warmup is None else warmup, "max_samples": config.max_samples,
+        "runner": {"threads": config.bench.get("threads", 1)}, "target": target.name,
+        "max_drop_points": config.max_drop_points if runs is None else None,
+    }, f"{config.path}: bench")
 
 
 def _bench_key(path: Path, model: ModelEntry, teacher: ModelEntry | None, target: TargetEntry, settings: Any, config: PipelineConfig, data_hashes: dict[str, Any]) -> str:
