@@ -44,6 +44,7 @@ class ServerApp:
         self.metrics = metrics
         self.token = token
         self.draining = False
+        self.answered = {"ok": 0, "all": 0}  # inference answers, logged when the server stops
         starlette = _starlette()
         self._response = starlette.responses.Response
         route = starlette.routing.Route
@@ -137,6 +138,8 @@ class ServerApp:
             return self._response(error_body(f"internal error: {type(error).__name__}: {error}"), status_code=500, media_type="application/json")
         finally:
             self.metrics.in_flight.labels(label).dec()
+            self.answered["all"] += 1
+            self.answered["ok"] += status == 200
             self.metrics.requests.labels(label, str(status)).inc()
             if known:
                 self.metrics.request_seconds.labels(label).observe(time.perf_counter() - started)
@@ -186,3 +189,4 @@ class ServerApp:
         # At shutdown uvicorn has answered every request in flight; closing drains what is still queued.
         self.draining = True
         await asyncio.get_running_loop().run_in_executor(None, self.registry.close)
+        log.info("drained: answered %d inference requests successfully (%d in all)", self.answered["ok"], self.answered["all"])

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import ModelFileError, UsageError
+from edge_sdk.errors import EdgeSdkError, ModelFileError, UsageError
 from edge_sdk.serve.protocol import InferRequest, RequestError, v2_datatype
 from targets.runners.base import BaseRunner, IOSpec, RunnerOptions, dequantize, quantize
 
@@ -57,6 +57,7 @@ class ManifestFacts:
     preprocess: dict[str, Any] | None = None
     state_pairs: list[tuple[str, str]] = field(default_factory=list)
     batch_axes: dict[str, int | None] = field(default_factory=dict)  # input name -> batch axis (None: none)
+    external_data: list[str] = field(default_factory=list)  # files beside the artifact that it needs (ONNX)
 
 
 def manifest_facts(path: Path) -> ManifestFacts:
@@ -73,7 +74,36 @@ def manifest_facts(path: Path) -> ManifestFacts:
         preprocess=payload.get("preprocess") or None,
         state_pairs=[(str(pair[0]), str(pair[1])) for pair in payload.get("state_pairs") or []],
         batch_axes={entry["name"]: entry.get("batch_axis", 0) for entry in inputs if isinstance(entry, dict) and "name" in entry},
+        external_data=[str(entry["path"]) for entry in payload.get("external_data") or [] if isinstance(entry, dict) and entry.get("path")],
     )
+
+
+def snapshot_artifact(source: Path, folder: Path) -> tuple[Path, ManifestFacts]:
+    """Copy the artifact, its manifest and external data into `folder` and check the copy against the manifest's sha256.
+
+    Runtimes map model files into memory: a file overwritten in place under a running interpreter crashes the
+    process (SIGBUS). Serving a private copy keeps the running version safe whatever happens to the file on disk,
+    and the sha256 is checked on exactly the bytes that are loaded.
+    """
+    import shutil
+
+    from edge_sdk.artifact import manifest_path_for
+    from edge_sdk.fileio import sha256_of
+
+    copy = folder / source.name
+    try:
+        shutil.copyfile(source, copy)
+        if manifest_path_for(source).exists():
+            shutil.copyfile(manifest_path_for(source), manifest_path_for(copy))
+        facts = manifest_facts(copy)
+        for name in facts.external_data:
+            if Path(name).name == name:  # a plain file name beside the artifact, never a path elsewhere
+                shutil.copyfile(source.parent / name, folder / name)
+    except OSError as error:
+        raise ModelFileError(f"cannot read {source} (or a file beside it): {error}", fix="check the path and permissions") from error
+    if facts.sha256 and sha256_of(copy) != facts.sha256:
+        raise ModelFileError(f"{source} does not match the sha256 in its manifest", fix="copy the artifact and its manifest again, together")
+    return copy, facts
 
 
 @dataclass
@@ -98,14 +128,23 @@ def _public_dtype(spec: IOSpec, raw_io: bool) -> np.dtype:
 class ServedModel:
     """An artifact loaded with `options.workers` runners; `prepare` and `finish` wrap each call."""
 
-    def __init__(self, path: Path, name: str, options: ServeOptions, version: str = "1") -> None:
-        self.path = Path(path)
+    def __init__(self, source: Path, name: str, options: ServeOptions, version: str = "1") -> None:
+        import tempfile
+
+        self.source = Path(source)
         self.name = name
         self.version = version
         self.options = options
-        self.facts = manifest_facts(self.path)
-        start = time.perf_counter()
-        self.runners: list[BaseRunner] = [self._new_runner() for _ in range(options.workers)]
+        self.runners: list[BaseRunner] = []
+        self._folder = Path(tempfile.mkdtemp(prefix=f"edge-sdk-serve-{name}-"))
+        try:
+            self.path, self.facts = snapshot_artifact(self.source, self._folder)
+            start = time.perf_counter()
+            for _ in range(options.workers):
+                self.runners.append(self._new_runner())
+        except BaseException:
+            self.close()
+            raise
         self.load_time_s = time.perf_counter() - start
         first = self.runners[0]
         state_pairs = self.facts.state_pairs or options.state_pairs
@@ -159,8 +198,11 @@ class ServedModel:
             runner.infer({spec.name: np.zeros(spec.shape, np.float32 if spec.quantized else spec.dtype) for spec in runner.inputs})
 
     def close(self) -> None:
+        import shutil
+
         for runner in self.runners:
             runner.deactivate()
+        shutil.rmtree(self._folder, ignore_errors=True)
 
     # --- per request -----------------------------------------------------------------------------
     def prepare(self, request: InferRequest) -> tuple[dict[str, np.ndarray], int]:
@@ -224,7 +266,10 @@ def load_model(path: Path, name: str, options: ServeOptions, version: str = "1")
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"artifact {path} does not exist", fix="check the path")
-    model = ServedModel(path, name, options, version)
+    try:
+        model = ServedModel(path, name, options, version)
+    except EdgeSdkError as error:
+        raise type(error)(f"{path}: {error.message}", fix=error.fix) from error  # the message names the private copy
     try:
         model.warm_up()
     except Exception as error:  # noqa: BLE001 - any runtime's own error class: the model cannot serve

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.errors import EdgeSdkError, ModelFileError, UsageError
+from edge_sdk.errors import EdgeSdkError, UsageError
 from edge_sdk.serve.batching import ModelExecutor
 from edge_sdk.serve.metrics import ServerMetrics
-from edge_sdk.serve.model import ServeOptions, load_model, manifest_facts
+from edge_sdk.serve.model import ServeOptions, load_model
 from edge_sdk.serve.state import SequenceStore
 
 log = logging.getLogger("edge_sdk.serve")
@@ -77,7 +77,6 @@ class ModelRegistry:
         try:
             for path, name in artifacts:
                 signature = _file_signature(path)
-                self._check_sha256(path)
                 model = load_model(path, name, options)
                 metrics.load_seconds.labels(name).set(model.load_time_s)
                 self._entries[name] = _Entry(path, ModelExecutor(model, metrics, sequences), signature)
@@ -98,14 +97,6 @@ class ModelRegistry:
         """POST /v2/repository/index: every model, its version and state."""
         with self._lock:
             return [{"name": name, "version": str(entry.version), "state": "READY", "reason": ""} for name, entry in self._entries.items()]
-
-    @staticmethod
-    def _check_sha256(path: Path) -> None:
-        from edge_sdk.fileio import sha256_of
-
-        expected = manifest_facts(path).sha256
-        if expected and sha256_of(path) != expected:
-            raise ModelFileError(f"{path} does not match the sha256 in its manifest", fix="copy the artifact and its manifest again, together")
 
     # --- reloading --------------------------------------------------------------------------------
     def watch(self, interval_s: float) -> None:
@@ -132,7 +123,6 @@ class ModelRegistry:
             return None
         entry.pending = None
         try:
-            self._check_sha256(entry.path)
             model = load_model(entry.path, name, self.options, version=str(entry.version + 1))
         except EdgeSdkError as error:
             entry.rejected = signature
