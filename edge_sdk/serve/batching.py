@@ -54,6 +54,8 @@ class ModelExecutor:
         self.batch_timeout_s = model.options.batch_timeout_ms / 1000.0
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=model.options.queue_size)
         self._closing = False
+        self._outstanding = 0  # submitted and not yet answered: no point waiting for a batch when none is on its way
+        self._outstanding_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._work, args=(runner,), name=f"serve-{model.name}-{index}", daemon=True)
                          for index, runner in enumerate(model.runners)]
         for thread in self._threads:
@@ -62,12 +64,20 @@ class ModelExecutor:
     def submit(self, job: Job) -> Future:
         if self._closing:
             raise RequestError(f"model {self.model.name!r} is being replaced or the server is stopping; retry", 503, headers={"Retry-After": str(RETRY_AFTER_S)})
+        with self._outstanding_lock:
+            self._outstanding += 1
         try:
             self._queue.put_nowait(job)
         except queue.Full:
+            self._answered(job.future)
             raise RequestError(f"model {self.model.name!r} has {self._queue.maxsize} requests waiting; retry later", 503,
                                headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+        job.future.add_done_callback(self._answered)
         return job.future
+
+    def _answered(self, _: Future) -> None:
+        with self._outstanding_lock:
+            self._outstanding -= 1
 
     def close(self) -> None:
         """Answer every queued job, then stop the workers and unload the model."""
@@ -101,7 +111,8 @@ class ModelExecutor:
         samples = first.batch
         deadline = time.perf_counter() + self.batch_timeout_s
         while samples < self.max_batch:
-            remaining = deadline - time.perf_counter()
+            # Wait only while more requests are in the server than this batch holds (one alone is not kept waiting).
+            remaining = deadline - time.perf_counter() if self._outstanding > len(jobs) else 0
             try:
                 job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:
