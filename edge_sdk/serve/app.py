@@ -23,6 +23,7 @@ from edge_sdk.serve.registry import ModelRegistry
 from edge_sdk.serve.state import SequenceControl
 
 log = logging.getLogger("edge_sdk.serve")
+LARGE_BODY_BYTES = 256 * 1024
 EXTENSIONS = ["binary_tensor_data", "model_repository", "sequence", "statistics_metrics"]
 
 
@@ -147,7 +148,11 @@ class ServerApp:
     async def _infer(self, request: Any) -> Any:
         executor = self._executor(request)
         body = await self._read_body(request, executor.model.options.max_body_bytes)
-        parsed = parse_infer_request(body, request.headers.get(HEADER_LENGTH))
+        header_length = request.headers.get(HEADER_LENGTH)
+        if len(body) > LARGE_BODY_BYTES:  # decoding megabytes of JSON would stall every other connection
+            parsed = await asyncio.get_running_loop().run_in_executor(None, parse_infer_request, body, header_length)
+        else:
+            parsed = parse_infer_request(body, header_length)
         for attempt in range(2):  # a model swapped in meanwhile: the new version takes the request
             model = executor.model
             model.check_requested_outputs(parsed)

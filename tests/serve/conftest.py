@@ -168,3 +168,15 @@ def lookup_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [helper.make_tensor_value_info("value", TensorProto.FLOAT, [1])], initializer=[table],
     )
     return _save_onnx(graph, tmp_path_factory.mktemp("lookup") / "lookup.onnx")
+
+
+@pytest.fixture(scope="session")
+def slow_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 chained 500x500 MatMuls on a fixed batch of 64 (~1.3 GMAC): tens of milliseconds per call, to fill a queue."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array((np.eye(500, dtype=np.float32) * 0.999), "w")
+    nodes = [helper.make_node("MatMul", ["x" if i == 0 else f"h{i}", "w"], [f"h{i + 1}" if i < 39 else "y"]) for i in range(40)]
+    graph = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 500])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 500])], initializer=[weight])
+    return _save_onnx(graph, tmp_path_factory.mktemp("slow") / "slow.onnx")

@@ -253,3 +253,25 @@ def test_two_artifacts_with_one_name_are_refused(digits_artifacts, tmp_path):
     result = subprocess.run([sys.executable, "-m", "edge_sdk.cli", "serve", str(digits_artifacts["int8"]), str(digits_artifacts["fp32"]), "--name", "a", "--name", "a"],
                             capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2 and "two artifacts would be served as 'a'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_a_late_answer_504(slow_onnx):
+    x = np.ones((64, 500), np.float32)
+    with served(slow_onnx, "--queue-size", "1", "--threads", "1") as server:
+
+        def one(_: int) -> tuple[int, dict, bytes]:
+            client = Client(server.port)
+            body, headers = encode_infer_request({"x": x})
+            answer = client.request("POST", "/v2/models/slow/infer", body, headers)
+            client.close()
+            return answer
+
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(one, range(12)))
+        statuses = sorted(status for status, _, _ in answers)
+        assert 200 in statuses and 503 in statuses, statuses
+        busy = next((headers, body) for status, headers, body in answers if status == 503)
+        assert busy[0]["retry-after"] == "1" and "requests waiting" in json.loads(busy[1])["error"]
+    with served(slow_onnx, "--threads", "1", "--request-timeout", "0.001") as server:
+        status, payload = Client(server.port).infer("slow", {"x": x})
+        assert status == 504 and "did not answer within" in payload["error"]
