@@ -275,3 +275,24 @@ def test_a_full_queue_answers_503_with_retry_after_and_a_late_answer_504(slow_on
     with served(slow_onnx, "--threads", "1", "--request-timeout", "0.001") as server:
         status, payload = Client(server.port).infer("slow", {"x": x})
         assert status == 504 and "did not answer within" in payload["error"]
+
+
+def test_loadtest_command_reports_throughput_and_percentiles(digits_artifacts, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    token = tmp_path / "token"
+    token.write_text("t0ken")
+    with served(digits_artifacts["int8"], "--token-file", token) as server:
+        command = [sys.executable, "-m", "edge_sdk.cli", "loadtest", server.url, "-c", "2", "-t", "1", "--warmup", "0.2", "--token-file", str(token), "--json"]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["model"] == MODEL and report["errors"] == 0 and report["requests"] > 10
+        assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"] and report["throughput_rps"] > 0
+        unauthorised = subprocess.run(command[:-3] + ["--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert unauthorised.returncode == 2 and "HTTP 401" in unauthorised.stderr and "Traceback" not in unauthorised.stderr
+    refused = subprocess.run([sys.executable, "-m", "edge_sdk.cli", "loadtest", server.url, "-t", "1"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert refused.returncode == 2 and "cannot reach" in refused.stderr
