@@ -61,20 +61,18 @@ class ManifestFacts:
 
 
 def manifest_facts(path: Path) -> ManifestFacts:
-    """The one place the server reads a manifest. Works on today's dict and on the typed Manifest (to_dict())."""
-    from edge_sdk.artifact import read_manifest
+    """The one place the server reads a manifest (edge_sdk.manifest: validated, older versions upgraded)."""
+    from edge_sdk.manifest import read_manifest
 
-    manifest: Any = read_manifest(Path(path))
+    manifest = read_manifest(Path(path))
     if manifest is None:
         return ManifestFacts()
-    payload = manifest.to_dict() if hasattr(manifest, "to_dict") else manifest
-    inputs = payload.get("inputs") if isinstance(payload.get("inputs"), list) else []
     return ManifestFacts(
-        sha256=payload.get("sha256"),
-        preprocess=payload.get("preprocess") or None,
-        state_pairs=[(str(pair[0]), str(pair[1])) for pair in payload.get("state_pairs") or []],
-        batch_axes={entry["name"]: entry.get("batch_axis", 0) for entry in inputs if isinstance(entry, dict) and "name" in entry},
-        external_data=[str(entry["path"]) for entry in payload.get("external_data") or [] if isinstance(entry, dict) and entry.get("path")],
+        sha256=manifest.sha256 or None,
+        preprocess=manifest.preprocess or None,
+        state_pairs=[(str(pair[0]), str(pair[1])) for pair in manifest.state_pairs],
+        batch_axes={tensor.name: tensor.batch_axis for tensor in manifest.inputs},
+        external_data=[str(entry["path"]) for entry in manifest.external_data if entry.get("path")],
     )
 
 
@@ -82,13 +80,12 @@ def snapshot_artifact(source: Path, folder: Path) -> tuple[Path, ManifestFacts]:
     """Copy the artifact, its manifest and external data into `folder` and check the copy against the manifest's sha256.
 
     Runtimes map model files into memory: a file overwritten in place under a running interpreter crashes the
-    process (SIGBUS). Serving a private copy keeps the running version safe whatever happens to the file on disk,
-    and the sha256 is checked on exactly the bytes that are loaded.
+    process (SIGBUS, DEVELOPERS.md). Serving a private copy keeps the running version safe whatever happens to the
+    file on disk, and the sha256 is checked on exactly the bytes that are loaded.
     """
     import shutil
 
-    from edge_sdk.artifact import manifest_path_for
-    from edge_sdk.fileio import sha256_of
+    from edge_sdk.manifest import manifest_path_for, read_manifest, verify_artifact
 
     copy = folder / source.name
     try:
@@ -101,8 +98,11 @@ def snapshot_artifact(source: Path, folder: Path) -> tuple[Path, ManifestFacts]:
                 shutil.copyfile(source.parent / name, folder / name)
     except OSError as error:
         raise ModelFileError(f"cannot read {source} (or a file beside it): {error}", fix="check the path and permissions") from error
-    if facts.sha256 and sha256_of(copy) != facts.sha256:
-        raise ModelFileError(f"{source} does not match the sha256 in its manifest", fix="copy the artifact and its manifest again, together")
+    manifest = read_manifest(copy)
+    mismatch = verify_artifact(copy, manifest) if manifest is not None and manifest.sha256 else None
+    if mismatch:
+        raise ModelFileError(f"{source} does not match the sha256 in its manifest ({mismatch.replace(str(folder), str(source.parent))})",
+                             fix="copy the artifact and its manifest again, together")
     return copy, facts
 
 

@@ -207,11 +207,14 @@ def test_sequences_keep_state_per_sequence_id(accumulator_onnx, tmp_path):
 
 
 def test_state_pairs_come_from_the_manifest(accumulator_onnx, tmp_path):
-    from edge_sdk.fileio import sha256_of
+    from edge_sdk.manifest import Manifest, TensorSpec, file_sha256, write_manifest
 
     model = tmp_path / "acc.onnx"
     shutil.copy(accumulator_onnx, model)
-    (tmp_path / "acc.onnx.manifest.json").write_text(json.dumps({"format": "onnx", "sha256": sha256_of(model), "state_pairs": [["total_in", "total_out"]]}))
+    tensors = {name: TensorSpec(name, "float32", [1, 4], batch_axis=None) for name in ("x", "total_in", "y", "total_out")}
+    write_manifest(model, Manifest(format="onnx", mode="fp32", sha256=file_sha256(model), size_bytes=model.stat().st_size,
+                                   inputs=[tensors["x"], tensors["total_in"]], outputs=[tensors["y"], tensors["total_out"]],
+                                   state_pairs=[["total_in", "total_out"]]))
     with served(model) as server:
         client = Client(server.port)
         assert [t["name"] for t in _metadata(client, "acc")["inputs"]] == ["x"]
