@@ -60,7 +60,7 @@ class _Connection:
     def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> tuple[int, bytes, http.client.HTTPResponse]:
         for attempt in range(2):  # a keep-alive connection the server closed: reconnect once
             if self.conn is None:
-                self.conn = http.client.HTTPConnection(self.url.hostname, self.url.port or 80, timeout=self.timeout_s)
+                self.conn = http.client.HTTPConnection(self.url.hostname or "127.0.0.1", self.url.port or 80, timeout=self.timeout_s)
                 self.conn.connect()
                 # http.client sends headers and body in two writes: without TCP_NODELAY, Nagle's algorithm and the
                 # server's delayed ACK add ~40 ms to every request.

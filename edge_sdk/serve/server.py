@@ -22,7 +22,7 @@ from edge_sdk.serve.registry import ModelRegistry, model_names
 from edge_sdk.serve.state import SequenceStore
 
 log = logging.getLogger("edge_sdk.serve")
-GRACEFUL_SHUTDOWN_S = 30.0
+GRACEFUL_SHUTDOWN_S = 30
 
 
 @dataclass
@@ -92,6 +92,8 @@ def serve_artifacts(artifacts: list[Path], *, names: list[str] | None = None, op
     config = uvicorn.Config(app.asgi, log_level="warning", access_log=listen.access_log, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, lifespan="on")
     server = uvicorn.Server(config)
     log.info("listening on %s (models: %s); SIGTERM or Ctrl-C drains and stops", url, ", ".join(registry.names()))
+    if token is None and not _is_loopback(str(host)):
+        log.warning("%s is reachable from the network and needs no token: anyone there can use the models (give --token-file)", url)
     if on_ready:
         on_ready(url)
     # uvicorn re-raises the signal it caught once it has drained; a no-op handler makes that a clean exit 0.
@@ -106,6 +108,15 @@ def serve_artifacts(artifacts: list[Path], *, names: list[str] | None = None, op
             registry.close()
     log.info("stopped")
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _ignore(signum: int, frame: object) -> None:

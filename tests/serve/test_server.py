@@ -9,7 +9,6 @@ import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,6 +30,8 @@ def _metadata(client: Client, model: str) -> dict:
 def test_outputs_equal_edge_sdk_run(batching, digits_artifacts, digits_inputs, run_outputs):
     raw, ready = digits_inputs
     with served(digits_artifacts["int8"], *batching) as server:
+        assert server.url.startswith("http://127.0.0.1:")  # this machine only, unless --host says otherwise
+        assert "reachable from the network" not in server.log_text()
         client = Client(server.port)
         metadata = _metadata(client, MODEL)
         (input_name,), (output_name,) = [t["name"] for t in metadata["inputs"]], [t["name"] for t in metadata["outputs"]]
