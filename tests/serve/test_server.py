@@ -300,3 +300,30 @@ def test_loadtest_command_reports_throughput_and_percentiles(digits_artifacts, t
         assert unauthorised.returncode == 2 and "HTTP 401" in unauthorised.stderr and "Traceback" not in unauthorised.stderr
     refused = subprocess.run([sys.executable, "-m", "edge_sdk.cli", "loadtest", server.url, "-t", "1"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert refused.returncode == 2 and "cannot reach" in refused.stderr
+
+
+def test_start_up_errors_are_one_message_each(digits_artifacts, tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    def serve(*args):
+        return subprocess.run([sys.executable, "-m", "edge_sdk.cli", "serve", *map(str, args)], capture_output=True, text=True, cwd=REPO, timeout=120)
+
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(b"TFL3" + b"\0" * 100)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cases = [
+            (serve(tmp_path / "missing.tflite"), 3, "does not exist"),
+            (serve(garbage, "--port", "0"), 3, "garbage.tflite"),
+            (serve(digits_artifacts["int8"], "--port", taken.getsockname()[1]), 2, "cannot listen on 127.0.0.1"),
+            (serve(digits_artifacts["int8"], "--state", "nocolon"), 2, "must be INPUT:OUTPUT"),
+            (serve(digits_artifacts["int8"], "--max-batch", "0"), 2, "--max-batch must be at least 1"),
+            (serve(digits_artifacts["int8"], "--token-file", tmp_path / "none"), 2, "cannot be read"),
+        ]
+    for result, code, text in cases:
+        assert result.returncode == code and text in result.stderr and "Traceback" not in result.stderr, (result.returncode, result.stderr)
