@@ -180,7 +180,8 @@ class LoopbackSshd:
         _generate_ed25519_key(self.host_key, "edge-sdk-aarch64-standin-host")
         _generate_ed25519_key(self.client_key, "edge-sdk-aarch64-standin-client")
         forced_command = shlex.join(["/bin/bash", str(ENTER_SCRIPT), str(self.rootfs)])
-        forwarding = 'port-forwarding,permitopen="127.0.0.1:*",' if self.local_port_forwarding else ""
+        # With port forwarding, also a terminal (`ssh -t`), so that Ctrl-C reaches a server run in the foreground.
+        forwarding = 'port-forwarding,permitopen="127.0.0.1:*",pty,' if self.local_port_forwarding else ""
         self.authorized_keys.write_text(
             f'restrict,{forwarding}command="{forced_command}" {_public_key_without_comment(self.client_key_pub)}\n'
         )

@@ -49,13 +49,15 @@ def test_serve_on_the_standin_through_a_port_forward(digits_artifacts, digits_in
                 assert synced.returncode == 0, synced.stderr
             remote_port, local_port = _free_loopback_port(), _free_loopback_port()
             model = f"{folder}/{digits_artifacts['int8'].name}"
-            # The documented command: serve on the device's loopback, reach it through `ssh -L`.
-            serve = (f"cd {shlex.quote(folder)} && env PYTHONPATH={folder}/src:{folder}/deps:$PYTHONPATH python3 -m edge_sdk.cli serve {shlex.quote(model)} "
-                     f"--port {remote_port} --workers 2 & echo $! > {folder}/serve.pid; wait $!")
-            process = subprocess.Popen(["ssh", *device.ssh_options(), "-L", f"{local_port}:127.0.0.1:{remote_port}", device.host_address, serve],
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+            # The documented command: serve on the device's loopback in the foreground of a terminal, reach it
+            # through `ssh -L`, stop it with Ctrl-C.
+            # `exec`: the server replaces the remote shell, so Ctrl-C reaches it alone (a non-interactive dash dies of it).
+            serve = (f"cd {shlex.quote(folder)} && exec env PYTHONPATH={folder}/src:{folder}/deps:$PYTHONPATH python3 -m edge_sdk.cli serve "
+                     f"{shlex.quote(model)} --port {remote_port} --workers 2")
+            process = subprocess.Popen(["ssh", "-tt", *device.ssh_options(), "-L", f"{local_port}:127.0.0.1:{remote_port}", device.host_address, serve],
+                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.PIPE)
             log: list[str] = []
-            threading.Thread(target=lambda: log.extend(iter(process.stderr.readline, "")), daemon=True).start()
+            threading.Thread(target=lambda: log.extend(line.decode(errors="replace") for line in iter(process.stdout.readline, b"")), daemon=True).start()
             deadline = time.monotonic() + START_TIMEOUT_S
             while not re.search(r"listening on http://127\.0\.0\.1:\d+", "".join(log)):
                 assert process.poll() is None, "".join(log)
@@ -75,8 +77,8 @@ def test_serve_on_the_standin_through_a_port_forward(digits_artifacts, digits_in
             status, _, metrics = client.request("GET", "/metrics")
             assert status == 200 and b'edge_sdk_requests_total{model="digits_int8",status="200"} 1.0' in metrics
             client.close()
-            stopped = device.run(f"kill -TERM $(cat {folder}/serve.pid)")
-            assert stopped.returncode == 0, stopped.stderr
+            process.stdin.write(b"\x03")  # Ctrl-C in the terminal: SIGINT drains the server like SIGTERM
+            process.stdin.flush()
             assert process.wait(120) == 0, "".join(log)
             assert "drained: answered 1 inference requests" in "".join(log)
             arch = device.run("uname -m")
