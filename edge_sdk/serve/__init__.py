@@ -8,7 +8,8 @@ metrics.py   Prometheus metrics (prometheus-client) and device gauges
 registry.py  the served models by name, and the reload watcher (replaced artifacts are swapped in when checked)
 app.py       the HTTP routes (Starlette) and the bearer token
 server.py    start (uvicorn), SIGTERM drain, shutdown
-loadtest.py  a closed-loop load generator
+loadtest.py  a closed-loop load generator (`edge-sdk loadtest`)
+cli_args.py  the `serve` and `loadtest` arguments (standard library only, so `-h` works without the extra)
 
 Imports numpy, the standard library, one runtime and the `serve` extra (starlette, uvicorn, prometheus-client):
 never TensorFlow, torch or a converter (tests/test_dependencies.py checks it).

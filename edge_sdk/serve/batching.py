@@ -97,10 +97,9 @@ class ModelExecutor:
             if first is _STOP:
                 return
             jobs, stop, carried = self._collect(first)
+            # A job whose request timed out while queued is cancelled: skip it.
             self._run(runner, [job for job in jobs if job.future.set_running_or_notify_cancel()])
-            if stop:
-                if carried is not None:
-                    self._run(runner, [carried] if carried.future.set_running_or_notify_cancel() else [])
+            if stop:  # this worker's stop marker came while a batch was being collected
                 return
 
     def _collect(self, first: Job) -> tuple[list[Job], bool, Job | None]:
