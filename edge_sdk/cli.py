@@ -144,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline = commands.add_parser("pipeline", help="convert every model in an edge.yaml to every format, bench, and report")
     pipeline.add_argument("config", type=Path, help="pipeline file (see README: the pipeline YAML reference)")
     _add_output_args(pipeline)
+
+    from edge_sdk.serve.cli_args import add_serve_parsers
+
+    add_serve_parsers(commands)  # serve, loadtest
     return parser
 
 

@@ -295,3 +295,25 @@ def _cmd_check_calib(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"debug": _cmd_debug, "check-calib": _cmd_check_calib, "convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report, "targets": _cmd_targets, "run": _cmd_run, "pipeline": _cmd_pipeline}
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from edge_sdk.serve.cli_args import serve_options_from_args
+    from edge_sdk.serve.server import serve_artifacts
+
+    options, listen = serve_options_from_args(args)
+    return serve_artifacts(args.artifacts, names=args.name, options=options, listen=listen)
+
+
+def _cmd_loadtest(args: argparse.Namespace) -> int:
+    from edge_sdk.serve.loadtest import run_loadtest
+    from edge_sdk.serve.server import read_token
+
+    result = run_loadtest(args.url, model=args.model, concurrency=args.concurrency, duration_s=args.duration, warmup_s=args.warmup,
+                          samples=args.inputs, binary=not args.json_tensors, token=read_token(args.token_file))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
+    return 0 if result.errors == 0 else 1
+
+
+COMMANDS["serve"] = _cmd_serve
+COMMANDS["loadtest"] = _cmd_loadtest
