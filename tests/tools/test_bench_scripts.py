@@ -16,6 +16,8 @@ BENCH = REPO / "tools" / "bench"
 FIGURES = {
     "runner_overhead.py": {"keys": {"bare_converter_s", "edge_sdk_convert_s", "convert_time_ratio", "bare_invoke_p50_ms", "sdk_reported_p50_ms", "sdk_p50_ratio"},
                            "goals": {"convert_time_ratio": "1.2", "sdk_p50_ratio": "1.02"}},
+    "serve.py": {"keys": {"bare_runner_p50_ms", "served_c1_p50_ms", "served_c8_throughput_rps", "served_batched_c8_throughput_rps", "served_overhead_c1_ms"},
+                 "goals": {"served_overhead_c1_ms": "1"}},
 }
 FIGURE = re.compile(r"^\s*([a-z0-9_]+): (-?\d+(?:\.\d+)?(?:e-?\d+)?)(?:\s+goal <= ([\d.]+): (met|not met))?\s*$")
 
