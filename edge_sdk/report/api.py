@@ -8,6 +8,7 @@ from pathlib import Path
 from edge_sdk.errors import UsageError
 from edge_sdk.fileio import check_can_write, write_bytes_atomic
 from edge_sdk.report.model import build_model
+from edge_sdk.report.verdict import build_verdict
 from edge_sdk.report.warnings import WarningPolicy, report_warnings
 from edge_sdk.results import load_results
 
@@ -30,22 +31,25 @@ def report_format_for(output: Path | None, fmt: str | None) -> str:
     return by_suffix
 
 
-def render_report(results_paths: Sequence[Path], fmt: str = "html", policy: WarningPolicy | None = None) -> str:
-    """Render one report over every results file (each is validated against the results schema on load)."""
+def render_report(results_paths: Sequence[Path], fmt: str = "html", policy: WarningPolicy | None = None, baseline_reference: str | None = None) -> str:
+    """Render one report over every results file (each is validated against the results schema on load). The
+    verdict comes first; `baseline_reference` (the teacher's float model, in a pipeline) adds an overall pick."""
     if not results_paths:
         raise UsageError("no results files to report on", fix="give one or more files written by `edge-sdk bench -o`")
     if fmt not in REPORT_FORMATS:
         raise UsageError(f"report format {fmt!r} is not one of {', '.join(REPORT_FORMATS)}")
     paths = [Path(path) for path in results_paths]
     model = build_model([load_results(path) for path in paths], paths)
-    warnings = report_warnings(model.rows, policy or WarningPolicy())
+    policy = policy or WarningPolicy()
+    warnings = report_warnings(model.rows, policy)
+    verdict = build_verdict(model, policy.max_drop_points, baseline_reference)
     if fmt == "md":
         from edge_sdk.report.markdown import render_markdown
 
-        return render_markdown(model, warnings)
+        return render_markdown(model, warnings, verdict)
     from edge_sdk.report.html import render_html
 
-    return render_html(model, warnings)
+    return render_html(model, warnings, verdict)
 
 
 def write_report(
