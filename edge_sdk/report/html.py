@@ -37,14 +37,14 @@ tr.pareto td:nth-child(2) { font-weight: 600; }
 table.results th:nth-child(-n+2), table.results td:nth-child(-n+2) { position: sticky; background: #fff; z-index: 1; }
 table.results th:nth-child(-n+2) { background: #f6f8fa; }
 table.results th:nth-child(1), table.results td:nth-child(1) { left: 0; min-width: 1.6rem; max-width: 1.6rem; box-sizing: border-box; }
-table.results th:nth-child(2), table.results td:nth-child(2) { left: 1.6rem; max-width: 14rem; overflow-wrap: anywhere; }
+table.results th:nth-child(2), table.results td:nth-child(2) { left: 1.6rem; min-width: 8rem; max-width: 14rem; overflow-wrap: anywhere; }
 tr.failed td:nth-child(-n+2) { background: #fff1f0; }
 #verdict { border: 2px solid #1a7f37; border-radius: 6px; padding: 0.2rem 1rem 0.6rem; background: #f6fff8; }
 #verdict h2 { margin-top: 0.6rem; border: none; }
 #verdict li.pick { font-weight: 600; } #verdict li.none { color: #cf222e; font-weight: 600; }
 #verdict li { margin: 0.3rem 0; overflow-wrap: anywhere; }
 details summary { cursor: pointer; font-weight: 600; color: #9a6700; margin: 1rem 0 0.4rem; }
-code, .meta { overflow-wrap: anywhere; }
+h1, h2, h3, p, li, dd, code { overflow-wrap: anywhere; }
 table.provenance { table-layout: fixed; width: 100%; }
 table.provenance th { width: 30%; max-width: 11rem; }
 table.provenance td { word-break: break-word; }
