@@ -162,26 +162,42 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress, no table")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    _add_verbosity_args(parser)
+
+
+def _add_verbosity_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="show what the frameworks print (TensorFlow, ONNX Runtime logs), on stderr")
+    parser.add_argument("--log-file", type=Path, metavar="PATH", help="append what the frameworks print to this file")
 
 
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter drowns the table; real errors still surface as exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    from edge_sdk import quiet
+
+    quiet.configure(verbose=getattr(args, "verbose", False), log_file=getattr(args, "log_file", None))
     # `kill PID` (SIGTERM) stops a run like Ctrl-C: finished results are kept and what did not finish is named.
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if in_main_thread else None
     try:
-        return COMMANDS[args.command](args)
+        with quiet.stdout_only_ours():
+            return COMMANDS[args.command](args)
     except EdgeSdkError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader closed the pipe (`edge-sdk targets --json | head -1`): nothing more to say, and no traceback.
+        return BROKEN_PIPE_EXIT_CODE
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+BROKEN_PIPE_EXIT_CODE = 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

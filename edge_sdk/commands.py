@@ -106,7 +106,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from edge_sdk.errors import UsageError
     from edge_sdk.fileio import check_can_write
     from edge_sdk.results import results_document, save_results
-    from edge_sdk.tables import results_table
+    from edge_sdk.tables import results_table, verdict_summary
     from targets.runners.base import RunnerOptions
 
     if args.output:
@@ -157,7 +157,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results_document(results), indent=2))
     elif not args.quiet:
-        print(results_table([r.to_dict() for r in results]))
+        records = [r.to_dict() for r in results]
+        print(results_table(records))
+        print()
+        print(verdict_summary(records, args.max_drop))
         if args.output:
             print(f"results: {args.output}")
     failed = [r for r in results if r.status != "ok"]
@@ -240,6 +243,8 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"converted {len(run.converted)}, cached {len(run.conversions_cached)}; benched {len(run.benched)}, cached {len(run.benches_cached)}")
         print(f"report: {run.files['html']}")
+        print()
+        print(run.verdict)
     return 1 if any(row["status"] != "ok" for row in run.rows) else 0
 
 

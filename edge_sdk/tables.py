@@ -2,57 +2,56 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 
-def _fmt(value: Any, pattern: str, scale: float = 1.0) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    return pattern.format(value * scale)
+# The report's columns (edge_sdk/report/columns.py), by the same names, less those a terminal has no room for.
+TERMINAL_COLUMNS = ("#", "artifact", "format", "precision", "size KB", "size x fp32", "latency x fp32", "p50", "p50 ±", "p99",
+                    "top-1 %", "drop pts", "gate", "agree %")
+
+
+def _report_model(results: list[dict[str, Any]]) -> Any:
+    from pathlib import Path
+
+    from edge_sdk.report.model import build_model
+
+    return build_model([{"results": results}], [Path("results.json")])
 
 
 def results_table(results: list[dict[str, Any]]) -> str:
-    """One row per result: size, latency percentiles, accuracy, drop vs float, agreement, cosine, SQNR."""
-    float_sizes = [r["artifact"].get("size_bytes") for r in results if r.get("status") == "ok" and r["artifact"].get("mode") in ("fp32", "float")]
-    float_size = float_sizes[0] if float_sizes else None
-    header = ["artifact", "format", "mode", "size KB", "x fp32", "load ms", "p50 ms", "p90 ms", "p99 ms", "acc %", "drop pts", "agree %", "cosine", "SQNR dB"]
-    rows = [header]
-    for result in results:
-        artifact = result["artifact"]
-        if result.get("status") != "ok":
-            rows.append([artifact.get("name", "?"), "-", "-", "FAILED: " + str(result.get("error", "")).splitlines()[0][:60]] + [""] * (len(header) - 4))
-            continue
-        latency = result["timing"]["latency"]
-        accuracy = result.get("accuracy") or {}
-        reference = result.get("reference") or {}
-        fidelity = reference.get("fidelity") or {}
-        size = artifact["size_bytes"]
-        rows.append([
-            artifact["name"],
-            str(artifact.get("format")),
-            str(artifact.get("mode")),
-            _fmt(size, "{:.1f}", 1 / 1024),
-            _fmt(size / float_size if float_size else None, "{:.2f}"),
-            _fmt(result["timing"]["load_ms"], "{:.1f}"),
-            _fmt(latency["p50_ms"], "{:.3f}"),
-            _fmt(latency["p90_ms"], "{:.3f}"),
-            _fmt(latency["p99_ms"], "{:.3f}"),
-            _fmt(accuracy.get("top1"), "{:.2f}", 100),
-            _fmt(reference.get("accuracy_drop_points"), "{:+.2f}"),
-            _fmt(fidelity.get("top1_agreement"), "{:.2f}", 100),
-            _fmt(fidelity.get("cosine_mean"), "{:.5f}"),
-            _fmt(fidelity.get("sqnr_db"), "{:.1f}"),
-        ])
-    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    """One row per result, with the report's column names: 3 significant digits with units, the 95 % intervals,
+    the noisy flag and the gate's verdict."""
+    from edge_sdk.report.columns import columns_for
+
+    model = _report_model(results)
+    columns = [column for column in columns_for(model.rows) if column.header in TERMINAL_COLUMNS]
+    rows = [[column.header for column in columns]]
+    for row in model.rows:
+        if row.ok:
+            rows.append([column.text(row) for column in columns])
+        else:
+            rows.append([str(row.number), row.label, "FAILED: " + str(row.error or "").splitlines()[0][:80]] + [""] * (len(columns) - 3))
+    widths = [max(len(row[i]) for row in rows if not row[i].startswith("FAILED")) for i in range(len(columns))]
+
+    def line(cells: list[str]) -> str:
+        if len(cells) > 2 and cells[2].startswith("FAILED"):
+            return f"{cells[0].rjust(widths[0])}  {cells[1].ljust(widths[1])}  {cells[2]}"
+        return "  ".join(cell.rjust(widths[i]) if columns[i].numeric else cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip()
+
+    lines = [line(row) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     references = sorted({(r.get("reference") or {}).get("path") for r in results if r.get("reference")} - {None})
     if references:
-        lines.append(f"reference: {', '.join(references)}; drop = reference top-1 minus artifact top-1, in points")
+        lines.append(f"reference: {', '.join(references)}; drop = reference top-1 minus artifact top-1, in points; [95 % intervals]")
     return "\n".join(lines)
+
+
+def verdict_summary(results: list[dict[str, Any]], max_drop_points: float | None = None, baseline_reference: str | None = None) -> str:
+    """The verdict (edge_sdk/report/verdict.py) for the end of a terminal run: what to ship, per target and model."""
+    from edge_sdk.report.verdict import build_verdict, verdict_text
+
+    model = _report_model(results)
+    return verdict_text(build_verdict(model, max_drop_points, baseline_reference), model.rows)
 
 
 def inspection_text(info: dict[str, Any]) -> str:

@@ -49,6 +49,8 @@ def run_demo(out: Path, epochs: int = 20, quiet: bool = False) -> object:
     print(summary_markdown(run.rows))
     print(f"report: {run.files['html']}")
     print(f"report: {run.files['md']}")
+    print()
+    print(run.verdict)
     return run
 
 
