@@ -27,10 +27,57 @@ def _add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--input-key", help="name of the input array in a .npz (default: every non-label array)")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every flag's help ends with its default, where it has one worth saying (not None, not False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, [], argparse.SUPPRESS) and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old flag name that still works, with a note on stderr naming the new one (the first option string)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object, option_string: str | None = None) -> None:
+        if option_string and option_string != self.option_strings[0]:
+            print(f"note: {option_string} is deprecated; use {self.option_strings[0]}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+# Help for flags declared without one (declared here so the argument lines themselves stay as they are).
+_MISSING_HELP = {
+    "--seed": "seed of every random choice (sample subsets, bootstrap intervals)",
+    "--output": "file to write", "--overwrite": "replace an existing output",
+    "--runs": "timed runs per artifact", "--warmup": "untimed runs before timing", "--threads": "runtime threads (default: the runtime's own choice)",
+    "--kernels": "TFLite kernels (reference kernels can differ slightly in int8)", "--reset-state": "reset state variables before every sample (LSTMs)",
+    "--graph-optimization": "ONNX Runtime graph optimisation level",
+    "artifacts": "artifacts to measure (.tflite, .onnx, .engine)", "artifact": "artifact to read (.tflite or .onnx)",
+    "calibration": "calibration data: .npz, .npy or image folder",
+}
+
+
+def _fill_missing_help(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _fill_missing_help(sub)
+        elif not action.help:
+            names = [name for name in action.option_strings if name.startswith("--")] or [action.dest]
+            action.help = next((_MISSING_HELP[name] for name in names if name in _MISSING_HELP), None)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-sdk", description="Convert, run and measure ML models on edge targets.")
+    parser = _Parser(prog="edge-sdk", description="Convert, run and measure ML models on edge targets.")
     parser.add_argument("--version", action="version", version=f"edge-sdk {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     convert = commands.add_parser("convert", help="convert a float model to an edge artifact")
     convert.add_argument("model", help=".keras, .h5, SavedModel folder, .onnx, .pt2, TorchScript .pt, or a PyTorch package.module:factory spec")
@@ -118,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("calibration", type=Path)
     check.add_argument("--data", type=Path, required=True, help="evaluation data")
     check.add_argument("--samples", type=int, default=1000, help="samples of each set to look at (default 1000)")
-    check.add_argument("--model", type=Path, help="float model: also estimate sample-count sufficiency by re-calibrating on random subsets")
+    check.add_argument("--reference", "--model", dest="model", type=Path, action=_DeprecatedAlias,
+                       help="float model: also estimate sample-count sufficiency by re-calibrating on random subsets (--model: deprecated name)")
     check.add_argument("--to", default="tflite", help="format for the sufficiency estimate (tflite | onnx)")
     check.add_argument("--calib-samples", type=int, default=100, help="sufficiency: calibration samples per subset")
     check.add_argument("--subsets", type=int, default=3, help="sufficiency: number of subsets")
@@ -131,22 +179,24 @@ def build_parser() -> argparse.ArgumentParser:
         "print what changed per artifact and exit with code 9 when a threshold is crossed (0 otherwise).",
     )
     report.add_argument("results", type=Path, nargs="*", help="results files written by `edge-sdk bench -o`")
-    report.add_argument("-o", "--output", type=Path, help="report file; the format follows its suffix (.html, .md)")
+    report.add_argument("-o", "--output", type=Path, help="report file; the format follows its suffix (.html, .md) (default: report.html beside the first results file)")
     report.add_argument("--format", choices=["html", "md"], help="report format (default: from --output's suffix)")
     report.add_argument("--max-drop", type=float, help="accuracy drop budget in points: warn about artifacts above it")
     report.add_argument("--overwrite", action="store_true", help="replace an existing report")
     report.add_argument("--compare", type=Path, nargs=2, metavar=("BASELINE", "NEW"), help="compare two results files")
     report.add_argument("--max-latency-regression", help="compare: fail when p50 latency grows by more than this, e.g. 10%%")
     report.add_argument("--max-accuracy-drop", type=float, help="compare: fail when top-1 accuracy falls by more than this many points")
+    report.add_argument("--json", action="store_true", help="print the report's content (verdict, warnings, rows) as JSON on stdout instead of writing a file")
     targets_cmd = commands.add_parser("targets", help="list target profiles (built-in and yours in YAML)",
-                                      description="List target profiles. Add your own in YAML under ~/.config/edge-sdk/targets/ or $EDGE_SDK_TARGETS.")
+                                      description="List target profiles. Add your own in YAML under $XDG_CONFIG_HOME/edge-sdk/targets/ (default ~/.config/edge-sdk/targets/) or $EDGE_SDK_TARGETS.")
     targets_cmd.add_argument("--json", action="store_true", help="print the profiles as JSON")
 
     run = commands.add_parser("run", help="the slim on-device runner: run a model on preprocessed inputs, write a results JSON",
                               description="Same as `python -m edge_sdk.runner`: imports numpy and one runtime only.")
     run.add_argument("model", type=Path, help=".tflite or .onnx model")
     run.add_argument("--inputs", type=Path, required=True, help="preprocessed samples (.npz, one array per model input)")
-    run.add_argument("-o", "--output", type=Path, required=True, help="results JSON to write")
+    run.add_argument("-o", "--output", type=Path, help="results JSON to write (or --json: print it)")
+    run.add_argument("--json", action="store_true", help="print the results JSON on stdout instead of writing -o")
     run.add_argument("--outputs", type=Path, help="also save every sample's primary output here (.npz)")
     run.add_argument("--runtime", choices=["litert", "onnxruntime"], help="runtime (default: from the model file)")
     from edge_sdk.runner import add_settings_args
@@ -156,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline = commands.add_parser("pipeline", help="convert every model in an edge.yaml to every format, bench, and report")
     pipeline.add_argument("config", type=Path, help="pipeline file (see README: the pipeline YAML reference)")
     _add_output_args(pipeline)
+
+    completion = commands.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh)",
+                                     description="Print a completion script; e.g. `edge-sdk completion bash > ~/.local/share/bash-completion/completions/edge-sdk`.")
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell to complete in")
+    _fill_missing_help(parser)
     return parser
 
 

@@ -179,7 +179,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from edge_sdk.api import inspect_artifact
     from edge_sdk.tables import inspection_text
 
-    info = inspect_artifact(args.artifact)
+    from edge_sdk.quiet import framework_output
+
+    with framework_output(f"reading {args.artifact}"):
+        info = inspect_artifact(args.artifact)
     print(json.dumps(info, indent=2) if args.json else inspection_text(info))
     return 0
 
@@ -200,12 +203,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
             *args.compare, max_latency_regression_percent=parse_percent(args.max_latency_regression),
             max_accuracy_drop_points=args.max_accuracy_drop,
         )
-        print(comparison.to_markdown())
+        print(comparison.to_text())  # plain names in a terminal; `to_markdown()` is for a pull request
         comparison.raise_for_regressions()
         return 0
-    if not args.results or not args.output:
-        raise UsageError("report needs results files and -o", fix="edge-sdk report results.json -o report.html")
-    written = write_report(args.results, args.output, fmt=args.format, policy=WarningPolicy(max_drop_points=args.max_drop), overwrite=args.overwrite)
+    if not args.results:
+        raise UsageError("report needs one or more results files", fix="edge-sdk report results.json [-o report.html]")
+    policy = WarningPolicy(max_drop_points=args.max_drop)
+    if args.json:
+        from edge_sdk.report import report_document
+
+        print(json.dumps(report_document(args.results, policy), indent=2))
+        return 0
+    output = args.output or Path(args.results[0]).with_name("report.md" if args.format == "md" else "report.html")
+    written = write_report(args.results, output, fmt=args.format, policy=policy, overwrite=args.overwrite)
     print(f"report: {written}")
     return 0
 
@@ -228,9 +238,29 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from edge_sdk.results import results_document
     from edge_sdk.runner import run_model, settings_from_args
 
-    result = run_model(args.model, args.inputs, settings=settings_from_args(args), runtime=args.runtime, outputs=args.outputs)
-    write_json_atomic(args.output, results_document([result]))
-    print(f"results: {args.output}")
+    from edge_sdk.errors import UsageError
+
+    if not args.output and not args.json:
+        raise UsageError("run needs -o RESULTS.json or --json", fix="edge-sdk run model.tflite --inputs inputs.npz -o results.json")
+    from edge_sdk.quiet import framework_output
+
+    with framework_output(f"running {args.model}"):
+        result = run_model(args.model, args.inputs, settings=settings_from_args(args), runtime=args.runtime, outputs=args.outputs)
+    if args.output:
+        write_json_atomic(args.output, results_document([result]))
+    if args.json:
+        print(json.dumps(results_document([result]), indent=2))
+    else:
+        print(f"results: {args.output}")
+    return 0
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    from edge_sdk._lazy import require
+    from edge_sdk.cli import build_parser
+
+    shtab = require("shtab", "shell completion")
+    print(shtab.complete(build_parser(), shell=args.shell))
     return 0
 
 
@@ -252,8 +282,11 @@ def _cmd_debug(args: argparse.Namespace) -> int:
     from edge_sdk.debug import debug_artifact
     from edge_sdk.debug.fallback import run_fallback
 
+    from edge_sdk.quiet import framework_output
+
     preprocess = _preprocess_from_args(args)
-    report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key)
+    with framework_output(f"ranking the layers of {args.artifact}"):
+        report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key)
     if args.output:
         report.save(args.output, overwrite=args.overwrite)
     payload: dict[str, Any] = {"debug": report.to_dict()}
@@ -263,8 +296,9 @@ def _cmd_debug(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(payload, indent=2))
         return 0
-    outcome = run_fallback(report, args.data, max_drop_points=args.max_drop, output_dir=args.fallback_dir or args.artifact.parent,
-                           max_samples=args.eval_samples, preprocess=preprocess, input_key=args.input_key)
+    with framework_output(f"searching a float fallback for {args.artifact}"):
+        outcome = run_fallback(report, args.data, max_drop_points=args.max_drop, output_dir=args.fallback_dir or args.artifact.parent,
+                               max_samples=args.eval_samples, preprocess=preprocess, input_key=args.input_key)
     if args.save_fallback:
         outcome.save(args.save_fallback, overwrite=args.overwrite)
     payload["fallback"] = outcome.to_dict()
@@ -277,14 +311,16 @@ def _cmd_check_calib(args: argparse.Namespace) -> int:
 
     from edge_sdk.calibcheck import check_calibration, estimate_sufficiency
 
+    from edge_sdk.quiet import framework_output
+
     preprocess = _preprocess_from_args(args)
     check = check_calibration(args.calibration, args.data, preprocess=preprocess, input_key=args.input_key, max_samples=args.samples)
     if args.model:
-        with tempfile.TemporaryDirectory(prefix="edge-sdk-calib-") as folder:
+        with tempfile.TemporaryDirectory(prefix="edge-sdk-calib-") as folder, framework_output(f"estimating calibration sufficiency with {args.model}"):
             check.sufficiency = estimate_sufficiency(args.model, args.calibration, args.data, to=args.to, preprocess=preprocess,
                                                      calibration_samples=args.calib_samples, subsets=args.subsets, workdir=Path(folder))
     print(json.dumps(check.to_dict(), indent=2) if args.json else check.to_text())
     return 4 if check.findings else 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"debug": _cmd_debug, "check-calib": _cmd_check_calib, "convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report, "targets": _cmd_targets, "run": _cmd_run, "pipeline": _cmd_pipeline}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"debug": _cmd_debug, "check-calib": _cmd_check_calib, "convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report, "targets": _cmd_targets, "run": _cmd_run, "pipeline": _cmd_pipeline, "completion": _cmd_completion}

@@ -54,37 +54,66 @@ def verdict_summary(results: list[dict[str, Any]], max_drop_points: float | None
     return verdict_text(build_verdict(model, max_drop_points, baseline_reference), model.rows)
 
 
+def text_table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
+    """A plain aligned table: a header, a rule, one line per row."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(indent + line for line in lines)
+
+
+def plain(value: Any) -> str:
+    """A value for a person: floats in 6 significant digits, dicts as "key value, ...", lists comma-separated."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {plain(item)}" for key, item in value.items() if item is not None)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(item) for item in value)
+    return str(value)
+
+
+def _size(size_bytes: Any) -> str:
+    return "-" if size_bytes is None else f"{size_bytes / 1024:,.1f} KB"
+
+
 def inspection_text(info: dict[str, Any]) -> str:
-    lines = [f"{info['path']}  ({info['kind']}, {info['size_bytes']} bytes, gzip {info.get('gzip_size_bytes', '-')} bytes)", f"sha256 {info['sha256']}"]
-    tflite = info.get("tflite")
-    if tflite:
-        for key in ("inputs", "outputs"):
-            for tensor in tflite["io"][key]:
-                quant = tensor.get("quantization")
-                quant_text = f" scale={quant['scale']:.6g} zero_point={quant['zero_point']}" if quant else ""
-                lines.append(f"{key[:-1]:6} {tensor['name']} {tensor['shape']} {tensor['dtype']}{quant_text}")
-        lines.append(f"ops ({tflite['op_count']}): " + ", ".join(f"{name} x{count}" for name, count in tflite["ops"].items()))
-        lines.append(f"integer compute ops: {100 * tflite['integer_op_share']:.0f}%   weight bytes: {tflite['weight_bytes']}")
-    onnx = info.get("onnx")
+    """`edge-sdk inspect` for a person: a summary, the input/output table, the op table, the manifest."""
+    summary = [["file", str(info["path"])], ["kind", str(info["kind"])], ["size", f"{_size(info['size_bytes'])} (gzip {_size(info.get('gzip_size_bytes'))})"],
+               ["sha256", str(info["sha256"])]]
+    tflite, onnx = info.get("tflite"), info.get("onnx")
+    details = tflite or onnx
     if onnx:
-        lines.append(f"opset {onnx['opset']}, producer {onnx['producer'] or '-'}" + (f", external data {onnx['external_data']}" if onnx["external_data"] else ""))
+        summary.append(["opset", f"opset {onnx['opset']}, producer {onnx['producer'] or '-'}" + (f", external data {onnx['external_data']}" if onnx["external_data"] else "")])
+    if tflite:
+        summary.append(["integer ops", f"integer compute ops: {100 * tflite['integer_op_share']:.0f}%, weight bytes {tflite['weight_bytes']:,}"])
+    elif onnx:
+        summary.append(["integer ops", f"compute nodes on quantized data: {100 * onnx['integer_op_share']:.0f}%"])
+    parts = [text_table(["", ""], summary, indent="").split("\n", 2)[2]]
+    if details:
+        io_rows = []
         for key in ("inputs", "outputs"):
-            for tensor in onnx["io"][key]:
-                lines.append(f"{key[:-1]:6} {tensor['name']} {tensor['shape']} {tensor['dtype']}")
-        lines.append(f"ops ({onnx['op_count']}): " + ", ".join(f"{name} x{count}" for name, count in onnx["ops"].items()))
-        lines.append(f"compute nodes on quantized data: {100 * onnx['integer_op_share']:.0f}%")
+            for tensor in details["io"][key]:
+                quant = tensor.get("quantization")
+                io_rows.append([key[:-1], tensor["name"], str(tensor["shape"]), tensor["dtype"],
+                                f"{quant['scale']:.6g}" if quant else "-", str(quant["zero_point"]) if quant else "-"])
+        parts.append("\n" + text_table(["io", "name", "shape", "dtype", "scale", "zero point"], io_rows))
+        parts.append(f"\nops ({details['op_count']}):\n" + text_table(["op", "count"], [[name, str(count)] for name, count in details["ops"].items()]))
     manifest = info.get("manifest")
     if manifest:
-        lines.append(f"manifest: mode {manifest.get('mode')}, source {manifest.get('source', {}).get('path')}, converted in {manifest.get('conversion_seconds')} s")
+        rows = [["mode", plain(manifest.get("mode"))], ["source", plain((manifest.get("source") or {}).get("path"))],
+                ["converted in", f"{plain(manifest.get('conversion_seconds'))} s"]]
         if manifest.get("preprocess"):
-            spec = {k: v for k, v in manifest["preprocess"].items() if v is not None}
-            lines.append(f"preprocess: {spec}")
+            rows.append(["preprocess", plain({k: v for k, v in manifest["preprocess"].items() if v is not None})])
         if manifest.get("calibration"):
             calibration = manifest["calibration"]
-            lines.append(f"calibration: {calibration['samples']} samples of {calibration['path']} (seed {calibration['seed']})")
+            rows.append(["calibration", f"calibration: {calibration['samples']} samples of {calibration['path']} (seed {calibration['seed']})"])
         if manifest.get("validation"):
-            lines.append(f"validation: {manifest['validation']}")
-        lines.append(f"toolchain: {manifest.get('toolchain')}")
+            rows.append(["validation", plain(manifest["validation"])])
+        rows.append(["toolchain", plain(manifest.get("toolchain"))])
+        parts.append("\nmanifest:\n" + text_table(["item", "value"], rows))
     else:
-        lines.append("manifest: none (not converted by edge-sdk)")
-    return "\n".join(lines)
+        parts.append("\nmanifest: none (not converted by edge-sdk)")
+    return "\n".join(parts)

@@ -35,7 +35,7 @@ def test_convert_bench_inspect_end_to_end(tmp_path, digits_keras, digits_npz):
 
     inspected = edge_sdk("inspect", out)
     assert inspected.returncode == 0
-    assert "int8" in inspected.stdout and "scale=" in inspected.stdout and "CONV_2D" in inspected.stdout
+    assert "int8" in inspected.stdout and "zero point" in inspected.stdout and "CONV_2D" in inspected.stdout and "{" not in inspected.stdout
     assert "calibration: 100 samples" in inspected.stdout
     as_json = json.loads(edge_sdk("inspect", out, "--json").stdout)
     assert as_json["tflite"]["io"]["inputs"][0]["dtype"] == "int8"

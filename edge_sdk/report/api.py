@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edge_sdk.errors import UsageError
 from edge_sdk.fileio import check_can_write, write_bytes_atomic
@@ -50,6 +51,38 @@ def render_report(results_paths: Sequence[Path], fmt: str = "html", policy: Warn
     from edge_sdk.report.html import render_html
 
     return render_html(model, warnings, verdict)
+
+
+def report_document(results_paths: Sequence[Path], policy: WarningPolicy | None = None, baseline_reference: str | None = None) -> dict[str, Any]:
+    """The report's content as JSON-ready data (`edge-sdk report --json`): the verdict, the flags, the warnings and
+    one row per artifact with the report's derived figures (ratios to fp32, Pareto)."""
+    from edge_sdk.report.verdict import budget_sentence, pick_sentence
+
+    paths = [Path(path) for path in results_paths]
+    if not paths:
+        raise UsageError("no results files to report on", fix="give one or more files written by `edge-sdk bench -o`")
+    model = build_model([load_results(path) for path in paths], paths)
+    policy = policy or WarningPolicy()
+    verdict = build_verdict(model, policy.max_drop_points, baseline_reference)
+
+    def pick(item: Any) -> dict[str, Any]:
+        return {"target": item.target, "source": item.source, "artifact": item.row.name if item.row else None, "number": item.row.number if item.row else None,
+                "basis": item.basis, "qualified": item.qualified, "candidates": item.candidates, "drop_points": item.drop_points,
+                "drop_interval_points": list(item.drop_interval) if item.drop_interval else None, "text": pick_sentence(item)}
+
+    return {
+        "sources": [str(path) for path in paths],
+        "verdict": {"budget_points": verdict.budget_points, "budget_is_default": verdict.budget_is_default, "rule": budget_sentence(verdict),
+                    "picks": [pick(item) for item in verdict.picks], "overall": [pick(item) for item in verdict.overall]},
+        "warnings": [{"kind": w.kind, "subject": w.subject, "message": w.message} for w in report_warnings(model.rows, policy)],
+        "rows": [{
+            "number": row.number, "artifact": row.name, "source": row.source or None, "target": row.target, "status": row.status, "format": row.format,
+            "mode": row.mode, "size_bytes": row.size_bytes, "size_ratio_to_float": row.size_ratio_to_float,
+            "latency_ratio_to_float": row.latency_ratio_to_float, "p50_ms": row.p50_ms, "p99_ms": row.p99_ms, "top1": row.top1,
+            "drop_points": row.drop_points, "noisy": row.noisy, "gate_passed": row.gate["passed"] if row.gate else None, "pareto": row.pareto,
+            "flags": verdict.flags_for(row),
+        } for row in model.rows],
+    }
 
 
 def write_report(

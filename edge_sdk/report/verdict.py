@@ -126,10 +126,14 @@ def agreement_lower_bound(row: ArtifactRow) -> float | None:
 
 def overall_pick(target: str, rows: list[ArtifactRow], baseline: ArtifactRow, budget: float) -> Pick:
     """The fastest artifact of any source model whose drop against the baseline (the teacher's fp32 artifact) is
-    within the budget; the interval is unpaired (each model has its own reference), so it is conservative."""
+    within the budget. A student's interval is unpaired (each model was judged against its own reference), so it is
+    conservative; the teacher's own artifacts keep their paired interval."""
     judged: list[tuple[ArtifactRow, float, tuple[float, float]]] = []
     for row in rows:
         if not row.ok or row.p50_ms is None or row.top1 is None or baseline.top1 is None:
+            continue
+        if row.source_model == baseline.source_model and row.drop_points is not None and row.drop_ci_points is not None:
+            judged.append((row, row.drop_points, row.drop_ci_points))  # the teacher's own artifacts: the paired interval
             continue
         drop = 100.0 * (baseline.top1 - row.top1)
         half = math.hypot(_half_width(baseline), _half_width(row))

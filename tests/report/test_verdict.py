@@ -127,6 +127,9 @@ def test_one_pick_per_source_model_and_an_overall_pick_against_the_teacher():
     assert overall.row.name == "student_fp32.tflite" and overall.basis == "teacher"
     assert abs(overall.drop_points - 0.5) < 1e-9 and overall.drop_interval[1] < 2.0
     assert "all models vs the teacher: ship student_fp32.tflite" in verdict_text(verdict, model.rows)
+    # With a tighter budget no student qualifies, but the teacher's own int8 does on its paired interval.
+    _, tight = verdict_for(results, max_drop=1.0, baseline="/m/teacher.keras")
+    assert tight.overall[0].row.name == "teacher_int8.tflite" and tight.overall[0].drop_interval == (-0.4, 0.4)
     _, no_teacher = verdict_for(results, max_drop=2.0)
     assert no_teacher.overall == []
 
