@@ -336,7 +336,8 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
 def summary_html(rows: list[dict[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in SUMMARY_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell(row)))}</td>" for _, cell in SUMMARY_COLUMNS) + "</tr>" for row in rows)
-    return f'<section id="compression-summary"><h2>Compression summary</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>'
+    return (f'<section id="compression-summary"><h2>Compression summary</h2><div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div></section>")
 
 
 def _insert_before(document: str, marker: str, section: str) -> str:
