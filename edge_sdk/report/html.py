@@ -37,7 +37,7 @@ tr.pareto td:nth-child(2) { font-weight: 600; }
 table.results th:nth-child(-n+2), table.results td:nth-child(-n+2) { position: sticky; background: #fff; z-index: 1; }
 table.results th:nth-child(-n+2) { background: #f6f8fa; }
 table.results th:nth-child(1), table.results td:nth-child(1) { left: 0; min-width: 1.6rem; max-width: 1.6rem; box-sizing: border-box; }
-table.results th:nth-child(2), table.results td:nth-child(2) { left: 1.6rem; min-width: 8rem; max-width: 14rem; overflow-wrap: anywhere; }
+table.results th:nth-child(2), table.results td:nth-child(2) { left: 1.6rem; max-width: 13rem; }
 tr.failed td:nth-child(-n+2) { background: #fff1f0; }
 #verdict { border: 2px solid #1a7f37; border-radius: 6px; padding: 0.2rem 1rem 0.6rem; background: #f6fff8; }
 #verdict h2 { margin-top: 0.6rem; border: none; }
@@ -50,7 +50,11 @@ table.provenance th { width: 30%; max-width: 11rem; }
 table.provenance td { word-break: break-word; }
 /* min(): on a phone one plot per row at the screen's width, never a fixed 460 px that runs off it. */
 .plots { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(460px, 100%), 1fr)); gap: 1rem; }
-@media (max-width: 600px) { body { margin: 0.5rem auto; padding: 0 0.5rem; } h1 { font-size: 1.3rem; } }
+@media (max-width: 600px) {
+  body { margin: 0.5rem auto; padding: 0 0.5rem; } h1 { font-size: 1.3rem; }
+  /* On a phone the sticky artifact column wraps, so that the figures beside it keep some room. */
+  table.results th:nth-child(2), table.results td:nth-child(2) { white-space: normal; overflow-wrap: anywhere; min-width: 7rem; max-width: 9rem; }
+}
 figure { margin: 0; border: 1px solid #d0d7de; border-radius: 6px; padding: 0.5rem; background: #fff; }
 svg.plot { width: 100%; height: auto; display: block; }
 ul.warnings li { margin: 0.3rem 0; }
@@ -121,7 +125,10 @@ def _cell(column: Column, row: ArtifactRow) -> str:
     detail = column.detail(row) if column.detail else ""
     # The qualifier on its own line keeps the columns narrow enough for the table to fit a laptop screen.
     second_line = f'<span class="detail">{escape(detail)}</span>' if detail else ""
-    return f"<td{attribute}>{escape(column.cell(row))}{second_line}</td>"
+    text = escape(column.cell(row))
+    if column.header == "artifact":  # long file names break after "_" and ".", never inside a word
+        text = text.replace("_", "_<wbr>").replace(".", ".<wbr>")
+    return f"<td{attribute}>{text}{second_line}</td>"
 
 
 def _target_section(group: TargetGroup) -> str:

@@ -56,9 +56,10 @@ def _plain(text: str) -> str:
 
 
 def latency_unit(values_ms: list[float]) -> tuple[str, float]:
-    """("µs", 1000) when every value is below 1 ms, so that 0.00191 ms reads 1.91 µs; else ("ms", 1)."""
-    finite = [value for value in values_ms if value is not None and value > 0]
-    return ("µs", 1000.0) if finite and max(finite) < 1.0 else ("ms", 1.0)
+    """("µs", 1000) when the typical (median) value is below 1 ms, so that 0.00191 ms reads 1.91 µs; else ("ms", 1).
+    The median, not the maximum: one slow outlier run must not turn every typical run into "0.002"."""
+    finite = sorted(value for value in values_ms if value is not None and value > 0)
+    return ("µs", 1000.0) if finite and finite[len(finite) // 2] < 1.0 else ("ms", 1.0)
 
 
 def _quartiles(row: ArtifactRow) -> tuple[float, float] | None:
@@ -184,7 +185,9 @@ def _readable_axis(axes: Any, axis: str, values: list[float]) -> None:
     plain = FuncFormatter(lambda value, _: f"{value:g}")
     if positive and max(positive) / min(positive) > 5:
         (axes.set_xscale if axis == "x" else axes.set_yscale)("log")
-        which.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        # 1-2-5 per decade while they fit; over more than two decades, one labelled tick per decade.
+        subs = (1.0, 2.0, 5.0) if max(positive) / min(positive) <= 100 else (1.0,)
+        which.set_major_locator(LogLocator(base=10, subs=subs))
         which.set_major_formatter(plain)
         which.set_minor_formatter(NullFormatter())
     else:

@@ -47,7 +47,7 @@ def test_report_renders_in_chromium_with_tables_and_plots(results_json, tmp_path
 
     # Tables and plots were parsed into elements (the SVG namespace applied by the HTML parser keeps the <svg> tags).
     assert len(re.findall(r'<table class="results"', dom)) == 1 and "<th>p99</th>" in dom
-    assert re.search(r'<tr[^>]*>\s*<td class="num">1</td><td>digits_fp32\.tflite</td>', dom)
+    assert re.search(r'<tr[^>]*>\s*<td class="num">1</td><td>digits_<wbr>fp32\.<wbr>tflite</td>', dom)
     assert len(re.findall(r'<svg class="plot"', dom)) == 3
     assert dom.count("<path") > 20 and "Latency vs accuracy" in dom and "Pareto front" in dom
     assert '<table class="provenance">' in dom
@@ -58,7 +58,7 @@ def test_report_renders_in_chromium_with_tables_and_plots(results_json, tmp_path
     assert re.search(r'<td class="pass">pass<span class="detail">\(\d\.\d\d ≤ 1\)</span></td>', dom)
     assert "noisy timings over 60 runs: median known to +-1.80 %" in dom and "accuracy gate failed" in dom
     # The injected name is text in the DOM; no script element exists.
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;.tflite" in dom and "<script" not in dom
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;.<wbr>tflite" in dom and "<script" not in dom
     # Nothing to load: no external URL, no <img>, <link>, <iframe> or other element with a src.
     assert not re.search(r"https?://", dom)
     assert not re.search(r"<(img|link|iframe|object|embed|source|video|audio)\b", dom)
