@@ -40,7 +40,7 @@ def results_table(results: list[dict[str, Any]]) -> str:
 
     lines = [line(row) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    references = sorted({(r.get("reference") or {}).get("path") for r in results if r.get("reference")} - {None})
+    references = sorted({str(r["reference"]["path"]) for r in results if (r.get("reference") or {}).get("path")})
     if references:
         lines.append(f"reference: {', '.join(references)}; drop = reference top-1 minus artifact top-1, in points; [95 % intervals]")
     return "\n".join(lines)

@@ -75,7 +75,7 @@ def latency_accuracy_svg(rows: list[ArtifactRow]) -> str | None:
     points = [row for row in rows if row.ok and row.p50_ms is not None and row.top1 is not None]
     if not points:
         return None
-    unit, scale = latency_unit([row.p50_ms for row in points] + [value for row in points for value in (_quartiles(row) or ())])  # type: ignore[misc]
+    unit, scale = latency_unit([row.p50_ms for row in points] + [value for row in points for value in (_quartiles(row) or ())])  # type: ignore[arg-type,misc]
     figure, axes = _figure(6.4, 4.4)
     for row in points:
         x, y = row.p50_ms * scale, 100 * row.top1  # type: ignore[operator]

@@ -157,7 +157,7 @@ def row_flags(row: ArtifactRow) -> list[str]:
     twin = row.float_twin
     if twin is not None and twin is not row and row.latency_ratio_to_float is not None:
         if medians_overlap(row, twin):
-            flags.append(f"latency difference from fp32 within noise (the medians' 95 % intervals overlap)")
+            flags.append("latency difference from fp32 within noise (the medians' 95 % intervals overlap)")
         elif row.latency_ratio_to_float > 1:
             flags.append(f"{row.mode} is {row.latency_ratio_to_float:.1f}x slower than fp32 here")
     if row.drop_points is not None and row.drop_ci_points is not None and row.drop_points != 0:
