@@ -144,10 +144,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         # Each finished result is saved at once beside -o and reused by a re-run (see edge_sdk.checkpoint).
         checkpoint = BenchCheckpoint(partial_path_for(args.output), fresh=args.overwrite) if args.output else None
-        results = bench(
-            args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
-            input_key=args.input_key, label_key=args.label_key, progress=_progress(args), checkpoint=checkpoint,
-        )
+        progress = _progress(args)
+        progress.begin(len(args.artifacts))  # on a terminal: artifact k/N with an ETA
+        try:
+            results = bench(
+                args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
+                input_key=args.input_key, label_key=args.label_key, progress=progress, checkpoint=checkpoint,
+            )
+        finally:
+            progress.end()
         if checkpoint and checkpoint.reused:
             print(f"resumed: {len(checkpoint.reused)} result(s) taken from {checkpoint.path} ({', '.join(checkpoint.reused)})", file=sys.stderr)
     if args.output:
