@@ -84,9 +84,12 @@ def convert(
     options = module.options_for(
         mode=mode, calibration_samples=calibration_samples, seed=seed, input_shapes=input_shapes, allow_float_fallback=allow_float_fallback, **given
     )
-    return module.convert(  # type: ignore[no-any-return]
-        source, Path(output), options, calibration_set, validation=validation_set, preprocess=spec, overwrite=overwrite, progress=progress
-    )
+    from edge_sdk.quiet import framework_output
+
+    with framework_output(f"converting {getattr(source, 'name', source)} to {to} {mode}"):  # frameworks' logs: -v shows them
+        return module.convert(  # type: ignore[no-any-return]
+            source, Path(output), options, calibration_set, validation=validation_set, preprocess=spec, overwrite=overwrite, progress=progress
+        )
 
 
 def bench(

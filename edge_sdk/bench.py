@@ -75,26 +75,60 @@ class Evaluation:
     outputs: np.ndarray
     labels: np.ndarray | None
     first_inference_ms: float
+    cache: str = "computed"  # float references only: "reused" when taken from REFERENCE_OUTPUTS
+
+
+# Float reference outputs of this process, by content: (model sha256, data sha256, preprocessing, samples, runner
+# settings) -> (outputs, the runtime's description). A bench of many artifacts, or a pipeline benching every
+# artifact of a model (and every student against the teacher), runs each float model over the data once.
+REFERENCE_OUTPUTS: dict[str, tuple[Evaluation, dict[str, Any]]] = {}
+REFERENCE_OUTPUTS_KEPT = 8  # the oldest entries go first: outputs of large evaluation sets take memory
+_content_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def content_hash(path: Path) -> str:
+    """sha256 of a file or folder; a file's is remembered while its size and modification time stay the same (a
+    folder's modification time does not follow its files' contents, so a folder is hashed every time)."""
+    if Path(path).is_dir():
+        return sha256_of(Path(path))
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _content_hashes:
+        _content_hashes[key] = sha256_of(Path(path))
+    return _content_hashes[key]
 
 
 class ReferenceCache:
-    """Float reference outputs, computed once per preprocessing spec and sample subset."""
+    """Float reference outputs of one model, computed once per data, preprocessing spec and sample subset (and
+    reused across calls of `bench` in the same process: see REFERENCE_OUTPUTS)."""
 
     def __init__(self, path: Path, settings: BenchSettings, progress: Progress) -> None:
         self.path = path
         self.settings = settings
         self.progress = progress
-        self._cache: dict[str, Evaluation] = {}
         self.description: dict[str, Any] | None = None
 
+    def key(self, dataset: Dataset, indices: list[int] | None) -> str:
+        return json.dumps([content_hash(self.path), content_hash(dataset.path), dataset.spec.to_dict(), indices, self.settings.runner.to_dict()], sort_keys=True, default=str)
+
     def outputs_for(self, dataset: Dataset, indices: list[int] | None) -> Evaluation:
-        key = json.dumps([dataset.spec.to_dict(), indices])
-        if key not in self._cache:
+        from dataclasses import replace
+
+        from edge_sdk.quiet import framework_output
+
+        key = self.key(dataset, indices)
+        if key in REFERENCE_OUTPUTS:
+            evaluation, self.description = REFERENCE_OUTPUTS[key]
+            return replace(evaluation, cache="reused")
+        with framework_output(f"computing the float reference {self.path.name}"):
             runner = runner_for(self.path, self.settings.runner)
             with runner:
                 self.description = runner.describe()
-                self._cache[key] = evaluate(runner, dataset, indices, self.progress, f"reference {self.path.name}")
-        return self._cache[key]
+                evaluation = evaluate(runner, dataset, indices, self.progress, f"reference {self.path.name}")
+        REFERENCE_OUTPUTS[key] = (evaluation, self.description)
+        while len(REFERENCE_OUTPUTS) > REFERENCE_OUTPUTS_KEPT:
+            REFERENCE_OUTPUTS.pop(next(iter(REFERENCE_OUTPUTS)))
+        return evaluation
 
 
 def bench(
@@ -130,9 +164,10 @@ def bench(
     for index, path in enumerate(artifacts):
         finished = checkpoint.finished(keys[index]) if checkpoint else None
         if finished is not None:
-            progress.message(f"{Path(path).name}: finished in an earlier run, taken from {checkpoint.path}")  # type: ignore[union-attr]
+            progress.step("bench", f"{Path(path).name} (finished in an earlier run, taken from {checkpoint.path})")  # type: ignore[union-attr]
             results.append(BenchResult(**{key: value for key, value in finished.items() if key != "schema_version"}))
             continue
+        progress.step("bench", Path(path).name)
         try:
             result = _bench_one(Path(path), Path(data), references, settings, preprocess or {}, input_key, label_key, environment, progress)
         except EdgeSdkError as error:
@@ -184,11 +219,14 @@ def _bench_one(
     if settings.isolate:
         from edge_sdk.isolation import IsolationLimits, run_isolated
 
-        progress.message(f"measuring {path.name} in a worker process ...")
+        progress.message(f"measuring {path.name} in a worker process ...")  # its framework output goes to the worker's log
         limits = IsolationLimits(settings.timeout_s, settings.memory_limit_bytes)
         measured: Measurement = run_isolated("edge_sdk.bench:measure", request, label=path.name, limits=limits)
     else:
-        measured = measure(request, progress=progress)
+        from edge_sdk.quiet import framework_output
+
+        with framework_output(f"measuring {path.name}"):
+            measured = measure(request, progress=progress)
     evaluation = measured.evaluation
     latencies_ms = measured.stability.latencies_ms
     result = BenchResult(
@@ -369,6 +407,7 @@ def compare_to_reference(references: ReferenceCache, reference: Evaluation, eval
     payload: dict[str, Any] = {
         "path": str(references.path),
         "runtime": references.description,
+        "cache": reference.cache,
         "fidelity": metrics.fidelity(evaluation.outputs, reference.outputs),
     }
     settings = settings or BenchSettings()

@@ -29,10 +29,57 @@ def _add_preprocess_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--input-key", help="name of the input array in a .npz (default: every non-label array)")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every flag's help ends with its default, where it has one worth saying (not None, not False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, [], argparse.SUPPRESS) and "default" not in text and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class _DeprecatedAlias(argparse.Action):
+    """An old flag name that still works, with a note on stderr naming the new one (the first option string)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object, option_string: str | None = None) -> None:
+        if option_string and option_string != self.option_strings[0]:
+            print(f"note: {option_string} is deprecated; use {self.option_strings[0]}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+# Help for flags declared without one (declared here so the argument lines themselves stay as they are).
+_MISSING_HELP = {
+    "--seed": "seed of every random choice (sample subsets, bootstrap intervals)",
+    "--output": "file to write", "--overwrite": "replace an existing output",
+    "--runs": "timed runs per artifact", "--warmup": "untimed runs before timing", "--threads": "runtime threads (default: the runtime's own choice)",
+    "--kernels": "TFLite kernels (reference kernels can differ slightly in int8)", "--reset-state": "reset state variables before every sample (LSTMs)",
+    "--graph-optimization": "ONNX Runtime graph optimisation level",
+    "artifacts": "artifacts to measure (.tflite, .onnx, .engine)", "artifact": "artifact to read (.tflite or .onnx)",
+    "calibration": "calibration data: .npz, .npy or image folder",
+}
+
+
+def _fill_missing_help(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _fill_missing_help(sub)
+        elif not action.help:
+            names = [name for name in action.option_strings if name.startswith("--")] or [action.dest]
+            action.help = next((_MISSING_HELP[name] for name in names if name in _MISSING_HELP), None)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge-sdk", description="Convert, run and measure ML models on edge targets.")
+    parser = _Parser(prog="edge-sdk", description="Convert, run and measure ML models on edge targets.")
     parser.add_argument("--version", action="version", version=f"edge-sdk {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     convert = commands.add_parser("convert", help="convert a float model to an edge artifact")
     convert.add_argument("model", help=".keras, .h5, SavedModel folder, .onnx, .pt2, TorchScript .pt, or a PyTorch package.module:factory spec")
@@ -113,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("calibration", type=Path)
     check.add_argument("--data", type=Path, required=True, help="evaluation data")
     check.add_argument("--samples", type=int, default=1000, help="samples of each set to look at (default 1000)")
-    check.add_argument("--model", type=Path, help="float model: also estimate sample-count sufficiency by re-calibrating on random subsets")
+    check.add_argument("--reference", "--model", dest="model", type=Path, action=_DeprecatedAlias,
+                       help="float model: also estimate sample-count sufficiency by re-calibrating on random subsets (--model: deprecated name)")
     check.add_argument("--to", default="tflite", help="format for the sufficiency estimate (tflite | onnx)")
     check.add_argument("--calib-samples", type=int, default=100, help="sufficiency: calibration samples per subset")
     check.add_argument("--subsets", type=int, default=3, help="sufficiency: number of subsets")
@@ -126,15 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
         "print what changed per artifact and exit with code 9 when a threshold is crossed (0 otherwise).",
     )
     report.add_argument("results", type=Path, nargs="*", help="results files written by `edge-sdk bench -o`")
-    report.add_argument("-o", "--output", type=Path, help="report file; the format follows its suffix (.html, .md)")
+    report.add_argument("-o", "--output", type=Path, help="report file; the format follows its suffix (.html, .md) (default: report.html beside the first results file)")
     report.add_argument("--format", choices=["html", "md"], help="report format (default: from --output's suffix)")
     report.add_argument("--max-drop", type=float, help="accuracy drop budget in points: warn about artifacts above it")
     report.add_argument("--overwrite", action="store_true", help="replace an existing report")
     report.add_argument("--compare", type=Path, nargs=2, metavar=("BASELINE", "NEW"), help="compare two results files")
     report.add_argument("--max-latency-regression", help="compare: fail when p50 latency grows by more than this, e.g. 10%%")
     report.add_argument("--max-accuracy-drop", type=float, help="compare: fail when top-1 accuracy falls by more than this many points")
+    report.add_argument("--json", action="store_true", help="print the report's content (verdict, warnings, rows) as JSON on stdout instead of writing a file")
     targets_cmd = commands.add_parser("targets", help="list target profiles (built-in and yours in YAML)",
-                                      description="List target profiles. Add your own in YAML under ~/.config/edge-sdk/targets/ or $EDGE_SDK_TARGETS.")
+                                      description="List target profiles. Add your own in YAML under $XDG_CONFIG_HOME/edge-sdk/targets/ (default ~/.config/edge-sdk/targets/) or $EDGE_SDK_TARGETS.")
     targets_cmd.add_argument("--json", action="store_true", help="print the profiles as JSON")
 
     run = commands.add_parser("run", help="the slim on-device runner: run a model on preprocessed inputs, write a results JSON",
@@ -148,32 +197,52 @@ def build_parser() -> argparse.ArgumentParser:
     from edge_sdk.serve.cli_args import add_serve_parsers
 
     add_serve_parsers(commands)  # serve, loadtest
+    completion = commands.add_parser("completion", help="print a shell completion script (bash, zsh or tcsh)",
+                                     description="Print a completion script; e.g. `edge-sdk completion bash > ~/.local/share/bash-completion/completions/edge-sdk`.")
+    completion.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell to complete in")
+    _fill_missing_help(parser)
     return parser
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress, no table")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+    _add_verbosity_args(parser)
+
+
+def _add_verbosity_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="show what the frameworks print (TensorFlow, ONNX Runtime logs), on stderr")
+    parser.add_argument("--log-file", type=Path, metavar="PATH", help="append what the frameworks print to this file")
 
 
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter drowns the table; real errors still surface as exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    from edge_sdk import quiet
+
+    quiet.configure(verbose=getattr(args, "verbose", False), log_file=getattr(args, "log_file", None))
     # `kill PID` (SIGTERM) stops a run like Ctrl-C: finished results are kept and what did not finish is named.
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if in_main_thread else None
     try:
-        return COMMANDS[args.command](args)
+        with quiet.stdout_only_ours():
+            return COMMANDS[args.command](args)
     except EdgeSdkError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader closed the pipe (`edge-sdk targets --json | head -1`): nothing more to say, and no traceback.
+        return BROKEN_PIPE_EXIT_CODE
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+BROKEN_PIPE_EXIT_CODE = 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -109,7 +109,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from edge_sdk.fileio import check_can_write
     from edge_sdk.measurement import settings_from_args
     from edge_sdk.results import results_document, save_results
-    from edge_sdk.tables import results_table
+    from edge_sdk.tables import results_table, verdict_summary
 
     if args.output:
         check_can_write(args.output, args.overwrite, "results file")
@@ -138,10 +138,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         # Each finished result is saved at once beside -o and reused by a re-run (see edge_sdk.checkpoint).
         checkpoint = BenchCheckpoint(partial_path_for(args.output), fresh=args.overwrite) if args.output else None
-        results = bench(
-            args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
-            input_key=args.input_key, label_key=args.label_key, progress=_progress(args), checkpoint=checkpoint,
-        )
+        progress = _progress(args)
+        progress.begin(len(args.artifacts))  # on a terminal: artifact k/N with an ETA
+        try:
+            results = bench(
+                args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
+                input_key=args.input_key, label_key=args.label_key, progress=progress, checkpoint=checkpoint,
+            )
+        finally:
+            progress.end()
         if checkpoint and checkpoint.reused:
             print(f"resumed: {len(checkpoint.reused)} result(s) taken from {checkpoint.path} ({', '.join(checkpoint.reused)})", file=sys.stderr)
     if args.output:
@@ -151,7 +156,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results_document(results), indent=2))
     elif not args.quiet:
-        print(results_table([r.to_dict() for r in results]))
+        records = [r.to_dict() for r in results]
+        print(results_table(records))
+        print()
+        print(verdict_summary(records, args.max_drop))
         if args.output:
             print(f"results: {args.output}")
     _warn_about_artifacts(results)
@@ -189,7 +197,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from edge_sdk.api import inspect_artifact
     from edge_sdk.tables import inspection_text
 
-    info = inspect_artifact(args.artifact)
+    from edge_sdk.quiet import framework_output
+
+    with framework_output(f"reading {args.artifact}"):
+        info = inspect_artifact(args.artifact)
     print(json.dumps(info, indent=2) if args.json else inspection_text(info))
     return 0
 
@@ -210,12 +221,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
             *args.compare, max_latency_regression_percent=parse_percent(args.max_latency_regression),
             max_accuracy_drop_points=args.max_accuracy_drop,
         )
-        print(comparison.to_markdown())
+        print(comparison.to_text())  # plain names in a terminal; `to_markdown()` is for a pull request
         comparison.raise_for_regressions()
         return 0
-    if not args.results or not args.output:
-        raise UsageError("report needs results files and -o", fix="edge-sdk report results.json -o report.html")
-    written = write_report(args.results, args.output, fmt=args.format, policy=WarningPolicy(max_drop_points=args.max_drop), overwrite=args.overwrite)
+    if not args.results:
+        raise UsageError("report needs one or more results files", fix="edge-sdk report results.json [-o report.html]")
+    policy = WarningPolicy(max_drop_points=args.max_drop)
+    if args.json:
+        from edge_sdk.report import report_document
+
+        print(json.dumps(report_document(args.results, policy), indent=2))
+        return 0
+    output = args.output or Path(args.results[0]).with_name("report.md" if args.format == "md" else "report.html")
+    written = write_report(args.results, output, fmt=args.format, policy=policy, overwrite=args.overwrite)
     print(f"report: {written}")
     return 0
 
@@ -236,10 +254,23 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge_sdk.runner import check_runtime, run_from_args
 
+    from edge_sdk.quiet import framework_output
+
     if args.check_runtime:
         print(json.dumps(check_runtime(args.check_runtime)))
         return 0
-    print(f"results: {run_from_args(args)}")
+    with framework_output(f"running {args.model}"):
+        document = run_from_args(args)
+    print(json.dumps(document, indent=2) if args.json else f"results: {args.output}")
+    return 0
+
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    from edge_sdk._lazy import require
+    from edge_sdk.cli import build_parser
+
+    shtab = require("shtab", "shell completion")
+    print(shtab.complete(build_parser(), shell=args.shell))
     return 0
 
 
@@ -252,6 +283,8 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(f"converted {len(run.converted)}, cached {len(run.conversions_cached)}; benched {len(run.benched)}, cached {len(run.benches_cached)}")
         print(f"report: {run.files['html']}")
+        print()
+        print(run.verdict)
     return 1 if any(row["status"] != "ok" for row in run.rows) else 0
 
 
@@ -259,8 +292,11 @@ def _cmd_debug(args: argparse.Namespace) -> int:
     from edge_sdk.debug import debug_artifact
     from edge_sdk.debug.fallback import run_fallback
 
+    from edge_sdk.quiet import framework_output
+
     preprocess = _preprocess_from_args(args)
-    report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
+    with framework_output(f"ranking the layers of {args.artifact}"):
+        report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
     if args.output:
         report.save(args.output, overwrite=args.overwrite)
     payload: dict[str, Any] = {"debug": report.to_dict()}
@@ -270,8 +306,9 @@ def _cmd_debug(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(payload, indent=2))
         return 0
-    outcome = run_fallback(report, args.data, max_drop_points=args.max_drop, output_dir=args.fallback_dir or args.artifact.parent,
-                           max_samples=args.eval_samples, preprocess=preprocess, input_key=args.input_key)
+    with framework_output(f"searching a float fallback for {args.artifact}"):
+        outcome = run_fallback(report, args.data, max_drop_points=args.max_drop, output_dir=args.fallback_dir or args.artifact.parent,
+                               max_samples=args.eval_samples, preprocess=preprocess, input_key=args.input_key)
     if args.save_fallback:
         outcome.save(args.save_fallback, overwrite=args.overwrite)
     payload["fallback"] = outcome.to_dict()
@@ -284,17 +321,19 @@ def _cmd_check_calib(args: argparse.Namespace) -> int:
 
     from edge_sdk.calibcheck import check_calibration, estimate_sufficiency
 
+    from edge_sdk.quiet import framework_output
+
     preprocess = _preprocess_from_args(args)
     check = check_calibration(args.calibration, args.data, preprocess=preprocess, input_key=args.input_key, max_samples=args.samples)
     if args.model:
-        with tempfile.TemporaryDirectory(prefix="edge-sdk-calib-") as folder:
+        with tempfile.TemporaryDirectory(prefix="edge-sdk-calib-") as folder, framework_output(f"estimating calibration sufficiency with {args.model}"):
             check.sufficiency = estimate_sufficiency(args.model, args.calibration, args.data, to=args.to, preprocess=preprocess,
                                                      calibration_samples=args.calib_samples, subsets=args.subsets, workdir=Path(folder))
     print(json.dumps(check.to_dict(), indent=2) if args.json else check.to_text())
     return 4 if check.findings else 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"debug": _cmd_debug, "check-calib": _cmd_check_calib, "convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report, "targets": _cmd_targets, "run": _cmd_run, "pipeline": _cmd_pipeline}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"debug": _cmd_debug, "check-calib": _cmd_check_calib, "convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report, "targets": _cmd_targets, "run": _cmd_run, "pipeline": _cmd_pipeline, "completion": _cmd_completion}
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

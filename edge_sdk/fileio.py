@@ -66,6 +66,18 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
 
 
+def append_text(path: Path, text: str) -> None:
+    """Append to a log file (`--log-file`): a log grows line by line, so it is appended to, not replaced; each append
+    is one write of whole lines."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        raise _write_error(path, error) from error
+
+
 def save_npz_atomic(path: Path, arrays: dict[str, Any]) -> None:
     """np.savez through a temporary file and a rename (a handle, so numpy does not append '.npz' to the name)."""
     import numpy as np

@@ -41,6 +41,7 @@ class PipelineRun:
     benches_cached: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
+    verdict: str = ""  # the report's verdict as plain text, for the end of the terminal output
 
 
 def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> PipelineRun:
@@ -58,6 +59,8 @@ def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> P
     data_hashes = {"evaluation": sha256_of(config.evaluation_data), "calibration": sha256_of(config.calibration_data) if config.calibration_data else None}
     artifacts: dict[str, list[Path]] = {}
     results = []
+    steps = sum(len(modes) for model in config.models for modes in model.formats.values())
+    progress.begin(steps * (1 + len(config.targets)) + 1)  # every conversion, every bench, the reports
     try:  # every finished conversion and bench is in the cache at once (_convert, _bench): a re-run resumes
         for model in config.models:
             artifacts[model.name] = [_convert(model, fmt, mode, config, cache, toolchain, data_hashes, run, progress) for fmt, modes in model.formats.items() for mode in modes]
@@ -72,7 +75,9 @@ def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> P
     except (KeyboardInterrupt, InterruptedRun):
         raise InterruptedRun(_unfinished_steps(config, run), fix="run the same command again: finished steps are taken from the cache") from None
     _write_json_cache(cache_path, cache)
+    progress.step("report", str(config.output))
     _write_outputs(config, results, run)
+    progress.end()
     _check_device_targets(config, run)
     _check_accuracy_budget(results, run)
     return run
@@ -147,8 +152,10 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
     label = f"{model.name} -> {fmt} {mode}"
     manifest = output.with_name(output.name + ".manifest.json")
     if cache["conversions"].get(str(output)) == key and output.exists() and manifest.exists():
+        progress.step("convert", f"{label} (unchanged, from the cache)")
         run.conversions_cached.append(label)
         return output
+    progress.step("convert", label)
     output.parent.mkdir(parents=True, exist_ok=True)
     convert(
         model.path, output, to=fmt, mode=mode, calibration=config.calibration_data if calibrated else None,
@@ -207,6 +214,7 @@ def _bench_here(paths: list[Path], model: ModelEntry, teacher: ModelEntry | None
         label = f"{path.name} on {target.name}"
         cached = _from_cache(cache, key)
         if cached is not None:
+            progress.step("bench", f"{label} (unchanged, from the cache)")
             run.benches_cached.append(label)
             measured.append(cached)
             continue
@@ -215,7 +223,8 @@ def _bench_here(paths: list[Path], model: ModelEntry, teacher: ModelEntry | None
         if teacher is not None and result.status == "ok":
             # Agreement with the teacher is an accuracy figure only: one timed run is enough.
             quick = _bench_settings(config, target, runs=1, warmup=0)
-            against_teacher = bench([path], config.evaluation_data, reference=teacher.path, settings=quick, label_key=config.label_key, progress=progress)[0]
+            # Part of this artifact's bench step: no step line of its own.
+            against_teacher = bench([path], config.evaluation_data, reference=teacher.path, settings=quick, label_key=config.label_key, progress=Progress(enabled=False))[0]
             teacher_fidelity = (against_teacher.reference or {}).get("fidelity")
         _remember(cache, key, result, teacher_fidelity, config)
         run.benched.append(label)
@@ -234,9 +243,12 @@ def _bench_on_device(paths: list[Path], model: ModelEntry, teacher: ModelEntry |
     for path in paths:
         cached = _from_cache(cache, keys[path])
         if cached is not None:
+            progress.step("bench", f"{path.name} on {target.name} (unchanged, from the cache)")
             run.benches_cached.append(f"{path.name} on {target.name}")
             measured[path] = cached
     todo = [path for path in paths if path not in measured]
+    for path in todo:
+        progress.step("bench", f"{path.name} on {target.name} ({target.url})")
     if todo:
         def on_device(artifacts: list[Path], reference: Path, settings: Any) -> list[Any]:
             results = bench_on_devices([*artifacts], config.evaluation_data, target=str(target.profile), hosts=[target.url], reference=reference,
@@ -286,14 +298,18 @@ def _write_outputs(config: PipelineConfig, results: list[Any], run: PipelineRun)
 
     results_path = config.output / "results.json"
     save_results(results_path, results, overwrite=True)
+    from edge_sdk.tables import verdict_summary
+
+    run.verdict = verdict_summary([result.to_dict() for result in results], config.max_drop_points, teacher_reference(config))
     summary_path = config.output / "pipeline.json"
     write_json_atomic(summary_path, {"config": str(config.path), "rows": run.rows})
     policy = WarningPolicy(max_drop_points=config.max_drop_points)
     run.files = {"results": results_path, "summary": summary_path}
     for fmt, name in (("html", "report.html"), ("md", "report.md")):
-        text = render_report([results_path], fmt, policy)
-        section = summary_markdown(run.rows) if fmt == "md" else summary_html(run.rows)
-        text = text + "\n" + section if fmt == "md" else _insert_before_body_end(text, section)
+        text = render_report([results_path], fmt, policy, baseline_reference=teacher_reference(config))
+        # The teacher/student summary goes after the tables and plots, before the columns' legend and provenance.
+        text = _insert_before(text, "\n## Columns" if fmt == "md" else '<section id="columns">',
+                              "\n" + summary_markdown(run.rows) if fmt == "md" else summary_html(run.rows) + "\n")
         write_bytes_atomic(config.output / name, text.encode("utf-8"))
         run.files[fmt] = config.output / name
 
@@ -322,9 +338,17 @@ def summary_markdown(rows: list[dict[str, Any]]) -> str:
 def summary_html(rows: list[dict[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h, _ in SUMMARY_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell(row)))}</td>" for _, cell in SUMMARY_COLUMNS) + "</tr>" for row in rows)
-    return f'<section id="compression-summary"><h2>Compression summary</h2><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></section>'
+    return (f'<section id="compression-summary"><h2>Compression summary</h2><div class="table-wrap"><table><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div></section>")
 
 
-def _insert_before_body_end(document: str, section: str) -> str:
-    index = document.lower().rfind("</body>")
+def _insert_before(document: str, marker: str, section: str) -> str:
+    index = document.find(marker)
     return document + section if index < 0 else document[:index] + section + document[index:]
+
+
+def teacher_reference(config: PipelineConfig) -> str | None:
+    """The float model students share their labels with (the first teacher named), for the report's overall pick."""
+    teacher_name = next((model.teacher for model in config.models if model.teacher), None)
+    teacher = next((model for model in config.models if model.name == teacher_name), None)
+    return str(teacher.path) if teacher else None

@@ -187,6 +187,9 @@ def load_config(path: str | Path) -> PipelineConfig:
     output = top.get("output", "edge-output")
     if not isinstance(output, str) or not output:
         raise reader.fail("output", f"must be a folder path, not {output!r}")
+    from edge_sdk.pipeline_schema import validate_pipeline_document
+
+    validate_pipeline_document(document, path)  # the published schema (editors use it too) agrees with the checks above
     return PipelineConfig(
         path=path, output=reader.root / output, evaluation_data=reader.existing_path(data["evaluation"], "data.evaluation"),
         calibration_data=reader.existing_path(data["calibration"], "data.calibration") if "calibration" in data else None,

@@ -127,7 +127,8 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("model", type=Path, nargs="?", help=".tflite or .onnx model")
     parser.add_argument("--inputs", type=Path, help="preprocessed samples (.npz, one array per model input)")
-    parser.add_argument("-o", "--output", type=Path, help="results JSON to write")
+    parser.add_argument("-o", "--output", type=Path, help="results JSON to write (or --json: print it)")
+    parser.add_argument("--json", action="store_true", help="print the results JSON on stdout (with or without -o)")
     parser.add_argument("--outputs", type=Path, help="also save every sample's primary output here (.npz)")
     parser.add_argument("--runtime", choices=RUNTIME_CHOICES, help="runtime to use (default: from the model file)")
     parser.add_argument("--settings", type=Path, help="measurement settings as JSON (edge_sdk/schemas/settings.schema.json); flags override it")
@@ -135,18 +136,20 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
     add_measurement_args(parser)
 
 
-def run_from_args(args: argparse.Namespace) -> Path:
-    """Run the model the parsed runner options name and write the results JSON; returns its path."""
+def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the model the parsed runner options name, write the results JSON to -o when given; returns the document."""
     from edge_sdk.fileio import write_json_atomic
     from edge_sdk.measurement import settings_from_args
     from edge_sdk.results import results_document
 
-    if args.model is None or args.inputs is None or args.output is None:
-        raise UsageError("the runner needs MODEL, --inputs and --output", fix="python -m edge_sdk.runner model.tflite --inputs in.npz --output result.json")
+    if args.model is None or args.inputs is None or (args.output is None and not args.json):
+        raise UsageError("the runner needs MODEL, --inputs and -o/--output (or --json)", fix="python -m edge_sdk.runner model.tflite --inputs in.npz -o result.json")
     settings = settings_from_args(args)
     result = run_model(args.model, args.inputs, settings=settings, runtime=args.runtime, outputs=args.outputs)
-    write_json_atomic(args.output, results_document([result]))
-    return Path(args.output)
+    document = results_document([result])
+    if args.output is not None:
+        write_json_atomic(args.output, document)
+    return document
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_runtime:
             print(json.dumps(check_runtime(args.check_runtime)))
             return 0
-        run_from_args(args)
+        document = run_from_args(args)
+        if args.json:
+            print(json.dumps(document, indent=2))
         return 0
     except MissingDependencyError as error:
         print(json.dumps({"error": error.message, "fix": error.fix}))

@@ -2,92 +2,120 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 
-def _fmt(value: Any, pattern: str, scale: float = 1.0) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    return pattern.format(value * scale)
+# The report's columns (edge_sdk/report/columns.py), by the same names, less those a terminal has no room for.
+TERMINAL_COLUMNS = ("#", "artifact", "format", "precision", "size KB", "size x fp32", "latency x fp32", "p50", "p50 ±", "p99",
+                    "top-1 %", "drop pts", "gate", "agree %")
+
+
+def _report_model(results: list[dict[str, Any]]) -> Any:
+    from pathlib import Path
+
+    from edge_sdk.report.model import build_model
+
+    return build_model([{"results": results}], [Path("results.json")])
 
 
 def results_table(results: list[dict[str, Any]]) -> str:
-    """One row per result: size, latency percentiles, accuracy, drop vs float, agreement, cosine, SQNR."""
-    float_sizes = [r["artifact"].get("size_bytes") for r in results if r.get("status") == "ok" and r["artifact"].get("mode") in ("fp32", "float")]
-    float_size = float_sizes[0] if float_sizes else None
-    header = ["artifact", "format", "mode", "size KB", "x fp32", "load ms", "p50 ms", "p90 ms", "p99 ms", "acc %", "drop pts", "agree %", "cosine", "SQNR dB"]
-    rows = [header]
-    for result in results:
-        artifact = result["artifact"]
-        if result.get("status") != "ok":
-            rows.append([artifact.get("name", "?"), "-", "-", "FAILED: " + str(result.get("error", "")).splitlines()[0][:60]] + [""] * (len(header) - 4))
-            continue
-        latency = result["timing"]["latency"]
-        accuracy = result.get("accuracy") or {}
-        reference = result.get("reference") or {}
-        fidelity = reference.get("fidelity") or {}
-        size = artifact["size_bytes"]
-        rows.append([
-            artifact["name"],
-            str(artifact.get("format")),
-            str(artifact.get("mode")),
-            _fmt(size, "{:.1f}", 1 / 1024),
-            _fmt(size / float_size if float_size else None, "{:.2f}"),
-            _fmt(result["timing"]["load_ms"], "{:.1f}"),
-            _fmt(latency["p50_ms"], "{:.3f}"),
-            _fmt(latency["p90_ms"], "{:.3f}"),
-            _fmt(latency["p99_ms"], "{:.3f}"),
-            _fmt(accuracy.get("top1"), "{:.2f}", 100),
-            _fmt(reference.get("accuracy_drop_points"), "{:+.2f}"),
-            _fmt(fidelity.get("top1_agreement"), "{:.2f}", 100),
-            _fmt(fidelity.get("cosine_mean"), "{:.5f}"),
-            _fmt(fidelity.get("sqnr_db"), "{:.1f}"),
-        ])
-    widths = [max(len(row[i]) for row in rows if i < len(row)) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    """One row per result, with the report's column names: 3 significant digits with units, the 95 % intervals,
+    the noisy flag and the gate's verdict."""
+    from edge_sdk.report.columns import columns_for
+
+    model = _report_model(results)
+    columns = [column for column in columns_for(model.rows) if column.header in TERMINAL_COLUMNS]
+    rows = [[column.header for column in columns]]
+    for row in model.rows:
+        if row.ok:
+            rows.append([column.text(row) for column in columns])
+        else:
+            rows.append([str(row.number), row.label, "FAILED: " + str(row.error or "").splitlines()[0][:80]] + [""] * (len(columns) - 3))
+    widths = [max(len(row[i]) for row in rows if not row[i].startswith("FAILED")) for i in range(len(columns))]
+
+    def line(cells: list[str]) -> str:
+        if len(cells) > 2 and cells[2].startswith("FAILED"):
+            return f"{cells[0].rjust(widths[0])}  {cells[1].ljust(widths[1])}  {cells[2]}"
+        return "  ".join(cell.rjust(widths[i]) if columns[i].numeric else cell.ljust(widths[i]) for i, cell in enumerate(cells)).rstrip()
+
+    lines = [line(row) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    references = sorted({(r.get("reference") or {}).get("path") for r in results if r.get("reference")} - {None})
+    references = sorted({str(r["reference"]["path"]) for r in results if (r.get("reference") or {}).get("path")})
     if references:
-        lines.append(f"reference: {', '.join(references)}; drop = reference top-1 minus artifact top-1, in points")
+        lines.append(f"reference: {', '.join(references)}; drop = reference top-1 minus artifact top-1, in points; [95 % intervals]")
     return "\n".join(lines)
+
+
+def verdict_summary(results: list[dict[str, Any]], max_drop_points: float | None = None, baseline_reference: str | None = None) -> str:
+    """The verdict (edge_sdk/report/verdict.py) for the end of a terminal run: what to ship, per target and model."""
+    from edge_sdk.report.verdict import build_verdict, verdict_text
+
+    model = _report_model(results)
+    return verdict_text(build_verdict(model, max_drop_points, baseline_reference), model.rows)
+
+
+def text_table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
+    """A plain aligned table: a header, a rule, one line per row."""
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(indent + line for line in lines)
+
+
+def plain(value: Any) -> str:
+    """A value for a person: floats in 6 significant digits, dicts as "key value, ...", lists comma-separated."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {plain(item)}" for key, item in value.items() if item is not None)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(item) for item in value)
+    return str(value)
+
+
+def _size(size_bytes: Any) -> str:
+    return "-" if size_bytes is None else f"{size_bytes / 1024:,.1f} KB"
 
 
 def inspection_text(info: dict[str, Any]) -> str:
-    lines = [f"{info['path']}  ({info['kind']}, {info['size_bytes']} bytes, gzip {info.get('gzip_size_bytes', '-')} bytes)", f"sha256 {info['sha256']}"]
-    tflite = info.get("tflite")
-    if tflite:
-        for key in ("inputs", "outputs"):
-            for tensor in tflite["io"][key]:
-                quant = tensor.get("quantization")
-                quant_text = f" scale={quant['scale']:.6g} zero_point={quant['zero_point']}" if quant else ""
-                lines.append(f"{key[:-1]:6} {tensor['name']} {tensor['shape']} {tensor['dtype']}{quant_text}")
-        lines.append(f"ops ({tflite['op_count']}): " + ", ".join(f"{name} x{count}" for name, count in tflite["ops"].items()))
-        lines.append(f"integer compute ops: {100 * tflite['integer_op_share']:.0f}%   weight bytes: {tflite['weight_bytes']}")
-    onnx = info.get("onnx")
+    """`edge-sdk inspect` for a person: a summary, the input/output table, the op table, the manifest."""
+    summary = [["file", str(info["path"])], ["kind", str(info["kind"])], ["size", f"{_size(info['size_bytes'])} (gzip {_size(info.get('gzip_size_bytes'))})"],
+               ["sha256", str(info["sha256"])]]
+    tflite, onnx = info.get("tflite"), info.get("onnx")
+    details = tflite or onnx
     if onnx:
-        lines.append(f"opset {onnx['opset']}, producer {onnx['producer'] or '-'}" + (f", external data {onnx['external_data']}" if onnx["external_data"] else ""))
+        summary.append(["opset", f"opset {onnx['opset']}, producer {onnx['producer'] or '-'}" + (f", external data {onnx['external_data']}" if onnx["external_data"] else "")])
+    if tflite:
+        summary.append(["integer ops", f"integer compute ops: {100 * tflite['integer_op_share']:.0f}%, weight bytes {tflite['weight_bytes']:,}"])
+    elif onnx:
+        summary.append(["integer ops", f"compute nodes on quantized data: {100 * onnx['integer_op_share']:.0f}%"])
+    parts = [text_table(["", ""], summary, indent="").split("\n", 2)[2]]
+    if details:
+        io_rows = []
         for key in ("inputs", "outputs"):
-            for tensor in onnx["io"][key]:
-                lines.append(f"{key[:-1]:6} {tensor['name']} {tensor['shape']} {tensor['dtype']}")
-        lines.append(f"ops ({onnx['op_count']}): " + ", ".join(f"{name} x{count}" for name, count in onnx["ops"].items()))
-        lines.append(f"compute nodes on quantized data: {100 * onnx['integer_op_share']:.0f}%")
+            for tensor in details["io"][key]:
+                quant = tensor.get("quantization")
+                io_rows.append([key[:-1], tensor["name"], str(tensor["shape"]), tensor["dtype"],
+                                f"{quant['scale']:.6g}" if quant else "-", str(quant["zero_point"]) if quant else "-"])
+        parts.append("\n" + text_table(["io", "name", "shape", "dtype", "scale", "zero point"], io_rows))
+        parts.append(f"\nops ({details['op_count']}):\n" + text_table(["op", "count"], [[name, str(count)] for name, count in details["ops"].items()]))
     manifest = info.get("manifest")
     if manifest:
-        lines.append(f"manifest: version {manifest.get('manifest_version')}, {manifest.get('format')} {manifest.get('mode')}, source {manifest.get('source', {}).get('path')}, converted in {manifest.get('conversion_seconds')} s")
         if info.get("verification"):
-            lines.append(f"warning: {info['verification']}")
+            parts.append(f"\nwarning: {info['verification']}")
+        rows = [["version", plain(manifest.get("manifest_version"))], ["format", plain(manifest.get("format"))], ["mode", plain(manifest.get("mode"))],
+                ["source", plain((manifest.get("source") or {}).get("path"))], ["converted in", f"{plain(manifest.get('conversion_seconds'))} s"]]
         if manifest.get("preprocess"):
-            spec = {k: v for k, v in manifest["preprocess"].items() if v is not None}
-            lines.append(f"preprocess: {spec}")
+            rows.append(["preprocess", plain({k: v for k, v in manifest["preprocess"].items() if v is not None})])
         if manifest.get("calibration"):
             calibration = manifest["calibration"]
-            lines.append(f"calibration: {calibration.get('samples')} samples of {calibration.get('path')} (seed {calibration.get('seed')})")
+            rows.append(["calibration", f"calibration: {calibration.get('samples')} samples of {calibration.get('path')} (seed {calibration.get('seed')})"])
         if manifest.get("validation"):
-            lines.append(f"validation: {manifest['validation']}")
-        lines.append(f"toolchain: {manifest.get('toolchain')}")
+            rows.append(["validation", plain(manifest["validation"])])
+        rows.append(["toolchain", plain(manifest.get("toolchain"))])
+        parts.append("\nmanifest:\n" + text_table(["item", "value"], rows))
     else:
-        lines.append("manifest: none (not converted by edge-sdk): its preprocessing is unknown")
-    return "\n".join(lines)
+        parts.append("\nmanifest: none (not converted by edge-sdk): its preprocessing is unknown")
+    return "\n".join(parts)

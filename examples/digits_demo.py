@@ -39,10 +39,14 @@ def train_models(out: Path, epochs: int) -> None:
 def run_demo(out: Path, epochs: int = 20, quiet: bool = False) -> object:
     from edge_sdk.pipeline import run_pipeline, summary_markdown
     from edge_sdk.progress import Progress
+    from edge_sdk.quiet import framework_output
 
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "models" / "student_qat.h5").exists():
-        train_models(out, epochs)
+        if not quiet:
+            Progress().step("train", f"teacher, distilled student, pruned student, QAT student ({epochs} epochs) into {out / 'models'}")
+        with framework_output("training the demo's models"):  # Keras prints its epochs: shown with -v
+            train_models(out, epochs)
     config = out / "edge.yaml"
     shutil.copyfile(CONFIG, config)
     run = run_pipeline(config, progress=Progress(enabled=not quiet))
@@ -50,6 +54,8 @@ def run_demo(out: Path, epochs: int = 20, quiet: bool = False) -> object:
     common.print_figures({"artifacts": len(run.rows), "artifacts_ok": sum(row["status"] == "ok" for row in run.rows)})
     print(f"report: {run.files['html']}")
     print(f"report: {run.files['md']}")
+    print()
+    print(run.verdict)
     return run
 
 
@@ -61,12 +67,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("demo-output"))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--retrain", action="store_true", help="train the models again even if they exist")
-    parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, the same code (tests/examples run it)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show what the frameworks print (TensorFlow, ONNX Runtime)")
+    parser.add_argument("--log-file", type=Path, help="append what the frameworks print to this file")
     args = parser.parse_args(argv)
+    from edge_sdk import quiet
+
+    quiet.configure(verbose=args.verbose, log_file=args.log_file)
     if args.retrain:
         shutil.rmtree(args.out / "models", ignore_errors=True)
-    run_demo(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs}), quiet=args.quiet)
+    with quiet.stdout_only_ours():
+        run_demo(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs}), quiet=args.quiet)
     return 0
 
 

@@ -12,7 +12,8 @@ A user profile file holds one mapping or a list of mappings with the fields of `
     threads: 4
     transport: ssh
 
-Files are read from $EDGE_SDK_TARGETS (a file or a folder of *.yaml), else ~/.config/edge-sdk/targets/*.yaml.
+Files are read from $EDGE_SDK_TARGETS (a file or a folder of *.yaml), else $XDG_CONFIG_HOME/edge-sdk/targets/*.yaml
+(~/.config when XDG_CONFIG_HOME is not set).
 """
 
 from __future__ import annotations
@@ -92,9 +93,15 @@ def builtin_profiles() -> list[TargetProfile]:
     return [profile for module in BUILTIN_MODULES for profile in importlib.import_module(module).PROFILES]
 
 
+def config_home() -> Path:
+    """$XDG_CONFIG_HOME when set to an absolute path (the XDG Base Directory rule), else ~/.config."""
+    configured = os.environ.get("XDG_CONFIG_HOME", "")
+    return Path(configured) if configured and Path(configured).is_absolute() else Path.home() / ".config"
+
+
 def user_profile_files() -> list[Path]:
     configured = os.environ.get(USER_TARGETS_ENV)
-    root = Path(configured) if configured else Path.home() / ".config" / "edge-sdk" / "targets"
+    root = Path(configured) if configured else config_home() / "edge-sdk" / "targets"
     if root.is_file():
         return [root]
     if configured and not root.exists():

@@ -1,6 +1,7 @@
 """The CLI end to end, and every bad input of issue #2: one clear message, a non-zero exit, nothing left behind."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def test_convert_bench_inspect_end_to_end(tmp_path, digits_keras, digits_npz):
 
     inspected = edge_sdk("inspect", out)
     assert inspected.returncode == 0
-    assert "int8" in inspected.stdout and "scale=" in inspected.stdout and "CONV_2D" in inspected.stdout
+    assert "int8" in inspected.stdout and "zero point" in inspected.stdout and "CONV_2D" in inspected.stdout and "{" not in inspected.stdout
     assert "calibration: 100 samples" in inspected.stdout
     as_json = json.loads(edge_sdk("inspect", out, "--json").stdout)
     assert as_json["tflite"]["io"]["inputs"][0]["dtype"] == "int8"
@@ -44,8 +45,10 @@ def test_convert_bench_inspect_end_to_end(tmp_path, digits_keras, digits_npz):
     benched = edge_sdk("bench", out, "--reference", digits_keras, "--data", test, "--runs", "20", "--threads", "1", "-o", results_path)
     assert benched.returncode == 0, benched.stderr
     header = benched.stdout.splitlines()[0]
-    for column in ("size KB", "p50 ms", "p99 ms", "acc %", "drop pts", "agree %", "SQNR dB"):
+    for column in ("size KB", "size x fp32", "latency x fp32", "p50", "p50 ±", "p99", "top-1 %", "drop pts", "agree %"):
         assert column in header
+    assert re.search(r"\d µs|\d ms", benched.stdout)  # latencies carry their unit
+    assert "Verdict" in benched.stdout and "desktop, digits_cnn.keras: " in benched.stdout  # a pick or "nothing qualifies"
     document = json.loads(results_path.read_text())
     assert document["schema_version"] == "1.1" and document["results"][0]["accuracy"]["top1"] > 0.9
 

@@ -12,7 +12,7 @@ def test_inspect_tflite_int8_shows_quantization_and_ops(digits_artifacts):
     assert tflite["integer_op_share"] == 1.0 and tflite["ops"]["CONV_2D"] == 2
     assert info["manifest"]["mode"] == "int8"
     text = inspection_text(info)
-    assert "scale=" in text and "integer compute ops: 100%" in text
+    assert "zero point" in text and "0.00392157" in text and "integer compute ops: 100%" in text
 
 
 def test_inspect_onnx_shows_opset_ops_and_io():

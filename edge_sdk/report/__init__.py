@@ -7,7 +7,7 @@ when an HTML report draws its plots.
 
 from __future__ import annotations
 
-from edge_sdk.report.api import REPORT_FORMATS, render_report, report_format_for, write_report
+from edge_sdk.report.api import REPORT_FORMATS, render_report, report_document, report_format_for, write_report
 from edge_sdk.report.compare import Comparison, RegressionError, compare_files, compare_documents, parse_percent
 from edge_sdk.report.model import ArtifactRow, ReportModel, build_model
 from edge_sdk.report.warnings import WarningPolicy
@@ -24,6 +24,7 @@ __all__ = [
     "compare_files",
     "parse_percent",
     "render_report",
+    "report_document",
     "report_format_for",
     "write_report",
 ]

@@ -21,10 +21,10 @@ def number(value: float | None, pattern: str, scale: float = 1.0) -> str:
 
 
 def milliseconds(value: float | None) -> str:
-    """A latency: three decimals, or three significant digits below 1 ms so a 10 us model does not read "0.010"."""
-    if value is None or math.isinf(value) or math.isnan(value) or abs(value) >= 1:
-        return number(value, "{:.3f}")
-    return number(value, "{:#.3g}")
+    """A latency in three significant digits with its unit (µs below 1 ms), so 5 µs never reads "0.005"."""
+    from edge_sdk.report.verdict import latency_text
+
+    return latency_text(value)
 
 
 def interval(bounds: tuple[float, float] | None, pattern: str, scale: float = 1.0) -> str:
@@ -66,20 +66,25 @@ class Column:
 
 
 COLUMNS: list[Column] = [
+    Column("#", lambda r: str(r.number), help="the artifact's number, the same in the plots"),
     Column("artifact", lambda r: r.label, numeric=False),
     Column("format", lambda r: str(r.format or "-"), numeric=False),
     Column("precision", lambda r: str(r.mode or "-"), numeric=False),
     Column("size KB", lambda r: number(r.size_bytes, "{:,.1f}", 1 / 1024)),
-    Column("x fp32", lambda r: number(r.size_ratio_to_float, "{:.2f}"), help="size divided by the size of the float (fp32) artifact"),
+    Column("size x fp32", lambda r: number(r.size_ratio_to_float, "{:.2f}"), help="size divided by the size of the float (fp32) artifact"),
+    Column(
+        "latency x fp32", lambda r: number(r.latency_ratio_to_float, "{:.2f}"),
+        help="p50 divided by the p50 of the fp32 twin (same source model, format and target); above 1 is slower than fp32",
+    ),
     Column("load ms", lambda r: number(r.load_ms, "{:.1f}")),
-    Column("p50 ms", lambda r: milliseconds(r.p50_ms)),
+    Column("p50", lambda r: milliseconds(r.p50_ms), help="median latency of one inference (µs: microseconds, ms: milliseconds)"),
     Column(
         "p50 ±", median_precision, detail=lambda r: "noisy" if r.noisy else "", css_class=lambda r: "noisy" if r.noisy else "",
         help="half-width of the 95 % interval of the median latency, as a share of the median; 'noisy': the run failed its "
         "stability check (median interval wider than the target, warm-up unsettled, or a very large tail; see Warnings)",
     ),
-    Column("p90 ms", lambda r: milliseconds(r.p90_ms)),
-    Column("p99 ms", lambda r: milliseconds(r.p99_ms)),
+    Column("p90", lambda r: milliseconds(r.p90_ms)),
+    Column("p99", lambda r: milliseconds(r.p99_ms)),
     Column("runs/s", lambda r: number(r.throughput_per_s, "{:,.0f}"), help="throughput at the mean latency, one sample per run"),
     Column("peak MB", lambda r: number(r.peak_rss_bytes, "{:,.0f}", 1 / 2**20), help="peak resident memory of the benchmarking process"),
     Column("top-1 %", lambda r: number(r.top1, "{:.2f}", 100), detail=lambda r: interval(r.top1_ci, "{:.1f}", 100), help="top-1 accuracy [seeded bootstrap 95 % interval]"),

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import DataError, EdgeSdkError, UsageError
-from edge_sdk.report.markdown import md_escape, md_table
+from edge_sdk.report.markdown import md_escape as _md_escape
+from edge_sdk.report.markdown import md_table
 from edge_sdk.report.model import target_label
 from edge_sdk.results import load_results
 
@@ -94,8 +95,13 @@ class Comparison:
                 + "\n".join(f"  - {line}" for line in regressions)
             )
 
-    def to_markdown(self) -> str:
-        """The change table (readable in a terminal, and pasteable into a pull request)."""
+    def to_text(self) -> str:
+        """The change table for a terminal: the same table with plain names (no Markdown escapes)."""
+        return self.to_markdown(escape=lambda text: str(text))
+
+    def to_markdown(self, escape: Any = None) -> str:
+        """The change table, pasteable into a pull request (`escape`: how names are written; Markdown by default)."""
+        md_escape = escape or _md_escape
         header = ["artifact", "target", "size KB", "p50 ms", "p99 ms", "top-1 %", "verdict"]
         rows = []
         for change in self.changes:

@@ -8,7 +8,8 @@ import re
 
 from edge_sdk.report.columns import columns_for
 from edge_sdk.report.model import ReportModel, TargetGroup
-from edge_sdk.report.warnings import ReportWarning
+from edge_sdk.report.verdict import Verdict, budget_sentence, pick_sentence
+from edge_sdk.report.warnings import ReportWarning, grouped_warnings
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|#~!])")
 
@@ -26,13 +27,14 @@ def md_table(header: list[str], rows: list[list[str]], numeric: list[bool] | Non
     return "\n".join(lines)
 
 
-def render_markdown(model: ReportModel, warnings: list[ReportWarning], title: str = "edge-sdk benchmark report") -> str:
+def render_markdown(model: ReportModel, warnings: list[ReportWarning], verdict: Verdict, title: str = "edge-sdk benchmark report") -> str:
     """The whole report as one Markdown document."""
     sources = ", ".join(md_escape(str(source)) for source in model.sources)
     parts = [
         f"# {md_escape(title)}",
         f"Rendered {md_escape(model.generated_at)} from {sources}. Figures are as measured by `edge-sdk bench`; "
         "the report derives only size ratios and the Pareto front. Bracketed figures are 95 % intervals. Plots are in the HTML report.",
+        _verdict(verdict, model),
         _warnings(warnings),
     ]
     parts += [_target(group) for group in model.targets]
@@ -41,11 +43,25 @@ def render_markdown(model: ReportModel, warnings: list[ReportWarning], title: st
     return "\n\n".join(parts) + "\n"
 
 
+def _verdict(verdict: Verdict, model: ReportModel) -> str:
+    """The verdict; an HTML anchor with id="verdict" so that a link to #verdict works where Markdown renders HTML."""
+    lines = ['<a id="verdict"></a>', "", "## Verdict", "", md_escape(budget_sentence(verdict)), ""]
+    lines += [f"- {md_escape(pick_sentence(item))}" for item in verdict.picks + verdict.overall]
+    flagged = [row for row in model.rows if verdict.flags_for(row)]
+    if flagged:
+        lines += ["", "Flags:", ""]
+        lines += [f"- #{row.number} {md_escape(row.label)} on {md_escape(row.target)}: {md_escape('; '.join(verdict.flags_for(row)))}" for row in flagged]
+    return "\n".join(lines)
+
+
 def _warnings(warnings: list[ReportWarning]) -> str:
     if not warnings:
-        return "## Warnings\n\nNo warnings."
-    items = "\n".join(f"- **{md_escape(w.kind)}** {md_escape(w.subject)}: {md_escape(w.message)}" for w in warnings)
-    return f"## Warnings ({len(warnings)})\n\n{items}"
+        return "No warnings."
+    groups = grouped_warnings(warnings)
+    counts = ", ".join(f"{len(items)} {kind}" for kind, items in groups.items())
+    blocks = ["\n".join(f"- **{md_escape(w.kind)}** {md_escape(w.subject)}: {md_escape(w.message)}" for w in items) for items in groups.values()]
+    # Collapsed where the Markdown renderer supports <details> (GitHub does); plain text elsewhere.
+    return f"<details><summary>Warnings ({len(warnings)}): {md_escape(counts)}</summary>\n\n" + "\n\n".join(blocks) + "\n\n</details>"
 
 
 def _target(group: TargetGroup) -> str:
@@ -56,7 +72,7 @@ def _target(group: TargetGroup) -> str:
             rows.append([md_escape(column.text(row)) for column in columns])
         else:
             error = (row.error or "failed").splitlines()[0]
-            rows.append([md_escape(row.label), f"FAILED: {md_escape(error)}"] + [""] * (len(columns) - 2))
+            rows.append([str(row.number), md_escape(row.label), f"FAILED: {md_escape(error)}"] + [""] * (len(columns) - 3))
     table = md_table([md_escape(c.header) for c in columns], rows, [c.numeric for c in columns])
     return f"## Target: {md_escape(group.name)}\n\n{table}"
 

@@ -15,7 +15,7 @@ from typing import Any
 FLOAT_MODES = ("fp32", "float")
 
 
-@dataclass
+@dataclass(eq=False)  # rows are compared by identity: a row links to its fp32 twin
 class ArtifactRow:
     """One result as the report shows it. Times in ms, sizes in bytes, accuracy/agreement as fractions."""
 
@@ -48,6 +48,11 @@ class ArtifactRow:
     latencies_ms: list[float] = field(default_factory=list)
     timed_runs: int | None = None
     pareto: bool = False
+    reference_path: str | None = None  # the float model the result was judged against: the artifact's source
+    median_ci_ms: tuple[float, float] | None = None  # 95 % interval of p50 (timing.stability.median_ci_ms)
+    latency_ratio_to_float: float | None = None  # p50 over the p50 of the fp32 twin (same source, format, target)
+    float_twin: ArtifactRow | None = field(default=None, repr=False)
+    number: int = 0  # 1-based position in the report, shared by the table and the plots
     result: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -58,6 +63,11 @@ class ArtifactRow:
     def noisy(self) -> bool | None:
         """The benchmark's own verdict on its timings; None for results recorded before it existed."""
         return None if self.stability is None or "noisy" not in self.stability else bool(self.stability["noisy"])
+
+    @property
+    def source_model(self) -> str:
+        """The float model this artifact came from, as far as the results say: its float reference."""
+        return self.reference_path or ""
 
     @property
     def label(self) -> str:
@@ -101,6 +111,9 @@ def build_model(documents: list[dict[str, Any]], sources: list[Path]) -> ReportM
             groups.setdefault(row.target, TargetGroup(row.target, [])).rows.append(row)
     for group in groups.values():
         mark_pareto_front(group.rows)
+        link_float_twins(group.rows)
+    for number, row in enumerate((row for group in groups.values() for row in group.rows), start=1):
+        row.number = number
     provenance = [(str(source), _provenance(document)) for document, source in zip(documents, sources)]
     generated_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     return ReportModel([Path(s) for s in sources], documents, list(groups.values()), provenance, generated_at)
@@ -114,6 +127,19 @@ def mark_pareto_front(rows: list[ArtifactRow]) -> None:
             other.p50_ms <= row.p50_ms and other.top1 >= row.top1 and (other.p50_ms < row.p50_ms or other.top1 > row.top1)  # type: ignore[operator]
             for other in candidates
         )
+
+
+def link_float_twins(rows: list[ArtifactRow]) -> None:
+    """Give each row its fp32 twin (same source model, format and target, mode fp32) and the p50 ratio to it."""
+    for row in rows:
+        twin = next((
+            other for other in rows
+            if other.ok and other.mode in FLOAT_MODES and other.format == row.format and other.target == row.target
+            and other.source_model == row.source_model and other.source == row.source
+        ), None)
+        row.float_twin = twin
+        if twin is not None and row.ok and row.p50_ms is not None and twin.p50_ms:
+            row.latency_ratio_to_float = row.p50_ms / twin.p50_ms
 
 
 def _float_size(result: dict[str, Any], results: list[dict[str, Any]]) -> int | None:
@@ -164,6 +190,8 @@ def _row(result: dict[str, Any], source: str, float_size: int | None) -> Artifac
         agreement=fidelity.get("top1_agreement"),
         sqnr_db=fidelity.get("sqnr_db"),
         latencies_ms=latencies,
+        reference_path=reference.get("path"),
+        median_ci_ms=_bounds((timing.get("stability") or {}).get("median_ci_ms")),
         timed_runs=len(latencies) or (result.get("settings") or {}).get("runs"),
         result=result,
     )

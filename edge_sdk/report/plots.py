@@ -13,9 +13,10 @@ from typing import Any
 
 from edge_sdk.report.model import ArtifactRow
 
-# tab10 then its light companions: 20 artifacts before a colour repeats.
-_COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-           "#aec7e8", "#ff9896", "#98df8a", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"]
+# Colour = source model (Okabe-Ito: distinguishable, also for colour-blind readers), marker = format and precision;
+# every point also carries its artifact number, the first column of the table.
+_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h"]
 _figure_ids = itertools.count(1)
 
 
@@ -25,9 +26,28 @@ def _matplotlib() -> Any:
     return require("matplotlib", "report plots")
 
 
+def _keys(rows: list[ArtifactRow], key: Any) -> list[str]:
+    return list(dict.fromkeys(key(row) for row in rows))
+
+
+def _source_name(row: ArtifactRow) -> str:
+    return row.source_model.rsplit("/", 1)[-1] or "artifacts"
+
+
+def _kind(row: ArtifactRow) -> str:
+    return f"{row.format or '?'} {row.mode or '?'}"
+
+
 def _color(rows: list[ArtifactRow], row: ArtifactRow) -> str:
-    """One colour per artifact, the same in every plot of a target."""
-    return _COLORS[next(i for i, other in enumerate(rows) if other is row) % len(_COLORS)]
+    """One colour per source model (per artifact when there is a single source), the same in every plot of a target."""
+    sources = _keys(rows, _source_name)
+    if len(sources) == 1:
+        return _COLORS[next(i for i, other in enumerate(rows) if other is row) % len(_COLORS)]
+    return _COLORS[sources.index(_source_name(row)) % len(_COLORS)]
+
+
+def _marker(rows: list[ArtifactRow], row: ArtifactRow) -> str:
+    return _MARKERS[_keys(rows, _kind).index(_kind(row)) % len(_MARKERS)]
 
 
 def _plain(text: str) -> str:
@@ -35,30 +55,73 @@ def _plain(text: str) -> str:
     return text.replace("$", r"\$")
 
 
+def latency_unit(values_ms: list[float]) -> tuple[str, float]:
+    """("µs", 1000) when the typical (median) value is below 1 ms, so that 0.00191 ms reads 1.91 µs; else ("ms", 1).
+    The median, not the maximum: one slow outlier run must not turn every typical run into "0.002"."""
+    finite = sorted(value for value in values_ms if value is not None and value > 0)
+    return ("µs", 1000.0) if finite and finite[len(finite) // 2] < 1.0 else ("ms", 1.0)
+
+
+def _quartiles(row: ArtifactRow) -> tuple[float, float] | None:
+    if len(row.latencies_ms) < 4:
+        return None
+    ordered = sorted(row.latencies_ms)
+    return ordered[len(ordered) // 4], ordered[(3 * len(ordered)) // 4]
+
+
 def latency_accuracy_svg(rows: list[ArtifactRow]) -> str | None:
-    """p50 latency against top-1 accuracy, one point per artifact; the Pareto front is ringed and joined."""
-    # (row, p50 ms, top-1 %) for every artifact that has both figures.
-    points = [(row, row.p50_ms, 100 * row.top1) for row in rows if row.ok and row.p50_ms is not None and row.top1 is not None]
+    """p50 latency against top-1 accuracy, one numbered point per artifact with error bars (accuracy: 95 % interval,
+    latency: p25-p75); the Pareto front is ringed and joined."""
+    points = [row for row in rows if row.ok and row.p50_ms is not None and row.top1 is not None]
     if not points:
         return None
-    figure, axes = _figure(6.4, 3.6 + 0.22 * len(points))
-    for row, p50_ms, top1_percent in points:
-        axes.scatter([p50_ms], [top1_percent], s=70, color=_color(rows, row), zorder=3, label=_plain(row.label))
-    front = sorted((point for point in points if point[0].pareto), key=lambda point: point[1])
+    unit, scale = latency_unit([row.p50_ms for row in points] + [value for row in points for value in (_quartiles(row) or ())])  # type: ignore[arg-type,misc]
+    figure, axes = _figure(6.4, 4.4)
+    for row in points:
+        x, y = row.p50_ms * scale, 100 * row.top1  # type: ignore[operator]
+        quartiles = _quartiles(row)
+        xerr = [[max(0.0, x - quartiles[0] * scale)], [max(0.0, quartiles[1] * scale - x)]] if quartiles else None
+        yerr = [[y - 100 * row.top1_ci[0]], [100 * row.top1_ci[1] - y]] if row.top1_ci else None
+        color = _color(rows, row)
+        axes.errorbar([x], [y], xerr=xerr, yerr=yerr, fmt="none", ecolor=color, elinewidth=1, capsize=2, alpha=0.6, zorder=2)
+        axes.scatter([x], [y], s=60, color=color, marker=_marker(rows, row), edgecolors="white", linewidths=0.6, zorder=3)
+        axes.annotate(str(row.number), (x, y), xytext=(5, 4), textcoords="offset points", fontsize=8, fontweight="bold", color=color, zorder=4)
+    front = sorted((row for row in points if row.pareto), key=lambda row: row.p50_ms)  # type: ignore[arg-type,return-value]
     if front:
-        axes.scatter([p[1] for p in front], [p[2] for p in front], s=260, facecolors="none", edgecolors="black", linewidths=1.2, zorder=2, label="Pareto front")
-        axes.step([p[1] for p in front], [p[2] for p in front], where="post", color="black", linewidth=1, linestyle="--", zorder=1)
-    _log_if_wide(axes, "x", [p[1] for p in points])
-    axes.set_xlabel("p50 latency (ms)")
-    axes.set_ylabel("top-1 accuracy (%)")
+        xs, ys = [row.p50_ms * scale for row in front], [100 * row.top1 for row in front]  # type: ignore[operator]
+        axes.scatter(xs, ys, s=220, facecolors="none", edgecolors="black", linewidths=1.0, zorder=1)
+        axes.step(xs, ys, where="post", color="black", linewidth=1, linestyle="--", zorder=1)
+    _readable_axis(axes, "x", [row.p50_ms * scale for row in points])  # type: ignore[operator]
+    axes.set_xlabel(f"p50 latency ({unit}); bars: p25-p75")
+    axes.set_ylabel("top-1 accuracy (%); bars: 95 % interval")
     axes.set_title("Latency vs accuracy (up and left is better)")
     axes.grid(True, alpha=0.3)
-    axes.margins(x=0.15)
-    accuracies = [p[2] for p in points]
-    pad = max(0.5, 0.25 * (max(accuracies) - min(accuracies)))
-    axes.set_ylim(max(0.0, min(accuracies) - pad), min(100.5, max(accuracies) + pad))
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
+    axes.margins(x=0.12)
+    lows = [100 * (row.top1_ci[0] if row.top1_ci else row.top1) for row in points]  # type: ignore[operator]
+    highs = [100 * (row.top1_ci[1] if row.top1_ci else row.top1) for row in points]  # type: ignore[operator]
+    pad = max(0.3, 0.1 * (max(highs) - min(lows)))
+    axes.set_ylim(max(0.0, min(lows) - pad), min(100.5, max(highs) + pad))
+    _legend(axes, rows, points, front_drawn=bool(front))
     return _svg(figure)
+
+
+def _legend(axes: Any, rows: list[ArtifactRow], points: list[ArtifactRow], front_drawn: bool) -> None:
+    """Colours name the source models and markers the format and precision; the numbers are the table's."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
+    if len(_keys(rows, _source_name)) > 1:
+        for source in _keys(points, _source_name):
+            color = _color(rows, next(row for row in points if _source_name(row) == source))
+            handles.append(Line2D([], [], marker="o", linestyle="", color=color))
+            labels.append(_plain(source))
+    for kind in _keys(points, _kind):
+        handles.append(Line2D([], [], marker=_marker(rows, next(row for row in points if _kind(row) == kind)), linestyle="", color="#555555"))
+        labels.append(_plain(kind))
+    if front_drawn:
+        handles.append(Line2D([], [], marker="o", linestyle="--", markerfacecolor="none", color="black"))
+        labels.append("Pareto front")
+    axes.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)
 
 
 def size_svg(rows: list[ArtifactRow]) -> str | None:
@@ -66,15 +129,15 @@ def size_svg(rows: list[ArtifactRow]) -> str | None:
     sized = [row for row in rows if row.size_bytes is not None]
     if not sized:
         return None
-    figure, axes = _figure(6.4, 1.2 + 0.45 * len(sized))
+    figure, axes = _figure(6.4, 1.2 + 0.4 * len(sized))
     positions = list(range(len(sized)))[::-1]
     sizes_kb = [row.size_bytes / 1024 for row in sized]  # type: ignore[operator]
     axes.barh(positions, sizes_kb, color=[_color(rows, row) for row in sized], height=0.6)
-    axes.set_yticks(positions, [_plain(row.label) for row in sized], fontsize=8)
+    axes.set_yticks(positions, [_plain(f"{row.number} {row.name}") for row in sized], fontsize=8)
     for position, size_kb, row in zip(positions, sizes_kb, sized):
         ratio = f"  {size_kb:,.1f} KB" + (f" (x{row.size_ratio_to_float:.2f} fp32)" if row.size_ratio_to_float is not None else "")
         axes.text(size_kb, position, ratio, va="center", fontsize=8)
-    axes.set_xlim(0, max(sizes_kb) * 1.45)
+    axes.set_xlim(0, max(sizes_kb) * 1.6)
     axes.set_xlabel("size (KB)")
     axes.set_title("Artifact size")
     axes.grid(True, axis="x", alpha=0.3)
@@ -86,18 +149,19 @@ def latency_distribution_svg(rows: list[ArtifactRow]) -> str | None:
     timed = [row for row in rows if row.ok and row.latencies_ms]
     if not timed:
         return None
-    figure, axes = _figure(6.4, 1.2 + 0.45 * len(timed))
+    unit, scale = latency_unit([value for row in timed for value in row.latencies_ms])
+    figure, axes = _figure(6.4, 1.2 + 0.4 * len(timed))
     positions = list(range(len(timed)))[::-1]
     boxes = axes.boxplot(
-        [row.latencies_ms for row in timed], positions=positions, orientation="horizontal", whis=(1, 99), widths=0.5, patch_artist=True,
-        flierprops={"marker": ".", "markersize": 3, "alpha": 0.5}, medianprops={"color": "black", "linewidth": 2},
+        [[value * scale for value in row.latencies_ms] for row in timed], positions=positions, orientation="horizontal", whis=(1, 99), widths=0.5,
+        patch_artist=True, flierprops={"marker": ".", "markersize": 3, "alpha": 0.5}, medianprops={"color": "black", "linewidth": 2},
     )
     for row, box in zip(timed, boxes["boxes"]):
         box.set_facecolor(_color(rows, row))
         box.set_alpha(0.7)
-    axes.set_yticks(positions, [_plain(f"{row.label} (n={len(row.latencies_ms)})") for row in timed], fontsize=8)
-    _log_if_wide(axes, "x", [value for row in timed for value in row.latencies_ms])
-    axes.set_xlabel("latency per run (ms): box p25-p75, whiskers p1-p99")
+    axes.set_yticks(positions, [_plain(f"{row.number} {row.name} (n={len(row.latencies_ms)})") for row in timed], fontsize=8)
+    _readable_axis(axes, "x", [value * scale for row in timed for value in row.latencies_ms])
+    axes.set_xlabel(f"latency per run ({unit}): box p25-p75, whiskers p1-p99")
     axes.set_title("Latency distribution")
     axes.grid(True, axis="x", alpha=0.3)
     return _svg(figure)
@@ -111,15 +175,24 @@ def _figure(width_in: float, height_in: float) -> tuple[Any, Any]:
     return figure, figure.add_subplot()
 
 
-def _log_if_wide(axes: Any, axis: str, values: list[float]) -> None:
+def _readable_axis(axes: Any, axis: str, values: list[float]) -> None:
+    """Log scale beyond a 5x spread (a linear axis squeezes the typical runs next to one slow outlier), with plain
+    numbers on every labelled tick (1, 2, 5 per decade) instead of a lone "10^-2"."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    which = axes.xaxis if axis == "x" else axes.yaxis
     positive = [value for value in values if value and value > 0]
-    # Beyond a 5x spread a linear axis squeezes the typical runs into a line next to one slow outlier.
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
     if positive and max(positive) / min(positive) > 5:
         (axes.set_xscale if axis == "x" else axes.set_yscale)("log")
-        # Labelled minor ticks (3x10^-3, 4x10^-3, ...) run into each other; the major decades are enough.
-        from matplotlib.ticker import NullFormatter
-
-        (axes.xaxis if axis == "x" else axes.yaxis).set_minor_formatter(NullFormatter())
+        # 1-2-5 per decade while they fit; over more than two decades, one labelled tick per decade.
+        subs = (1.0, 2.0, 5.0) if max(positive) / min(positive) <= 100 else (1.0,)
+        which.set_major_locator(LogLocator(base=10, subs=subs))
+        which.set_major_formatter(plain)
+        which.set_minor_formatter(NullFormatter())
+    else:
+        which.set_major_locator(MaxNLocator(nbins=6))
+        which.set_major_formatter(plain)
 
 
 def _svg(figure: Any) -> str:

@@ -52,6 +52,15 @@ def report_warnings(rows: list[ArtifactRow], policy: WarningPolicy) -> list[Repo
     return _group_sample_warnings(rows, _warnings_per_row(rows, policy), policy)
 
 
+def grouped_warnings(warnings: list[ReportWarning]) -> dict[str, list[ReportWarning]]:
+    """The warnings by kind, the most serious kinds first."""
+    order = ["failed", "gate", "budget", "noise", "samples"]
+    groups: dict[str, list[ReportWarning]] = {}
+    for warning in sorted(warnings, key=lambda w: order.index(w.kind) if w.kind in order else len(order)):
+        groups.setdefault(warning.kind, []).append(warning)
+    return groups
+
+
 def _warnings_per_row(rows: list[ArtifactRow], policy: WarningPolicy) -> list[ReportWarning]:
     warnings: list[ReportWarning] = []
     for row in rows:

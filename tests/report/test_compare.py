@@ -33,7 +33,7 @@ def test_a_30_percent_slower_run_fails_the_gate_with_the_regression_named(result
     assert run.returncode == 9, run.stderr
     assert "1 regression from" in run.stderr
     assert "digits_int8.tflite on desktop: p50 latency +30.0% (limit +10%)" in run.stderr
-    assert "digits\\_int8.tflite | desktop |" in run.stdout and "(+30.0%)" in run.stdout
+    assert "digits_int8.tflite | desktop |" in run.stdout and "(+30.0%)" in run.stdout and "\\_" not in run.stdout  # plain names
     assert "digits_fp32.tflite" not in run.stderr
 
 

@@ -39,6 +39,19 @@ def test_user_yaml_profiles_add_and_replace(tmp_path, monkeypatch):
     assert profile.python == "/home/pi/venv/bin/python"
 
 
+def test_user_profiles_are_read_from_xdg_config_home(tmp_path, monkeypatch):
+    folder = tmp_path / "xdg" / "edge-sdk" / "targets"
+    folder.mkdir(parents=True)
+    (folder / "board.yaml").write_text("- name: my-board\n  description: d\n  architecture: aarch64\n  formats: [tflite]\n  runtimes: [litert]\n  transport: ssh\n")
+    monkeypatch.delenv("EDGE_SDK_TARGETS", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert get_profile("my-board").source.endswith("board.yaml")
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/ignored")  # the spec: a relative value is ignored
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(UsageError):
+        get_profile("my-board")
+
+
 def test_bad_user_profile_is_a_clear_error(tmp_path, monkeypatch):
     (tmp_path / "bad.yaml").write_text("name: x\ndescription: d\narchitecture: aarch64\nformats: [tflite]\nruntimes: [litert]\ntransport: ssh\nthreds: 4\n")
     monkeypatch.setenv("EDGE_SDK_TARGETS", str(tmp_path / "bad.yaml"))
