@@ -72,3 +72,11 @@ def test_results_schema_1_0_still_reads(tmp_path: Path) -> None:
     (tmp_path / "old.json").write_text(json.dumps(old))
     document = load_results(tmp_path / "old.json")
     assert document["schema_version"] == "1.1" and document["results"][0]["artifact"]["verified"] is None
+
+
+def test_the_report_says_unverified(tmp_path: Path, swapped: Path, digits_npz: tuple[Path, Path]) -> None:
+    ran = edge_sdk("bench", swapped, "--data", digits_npz[1], "--samples", "20", "--runs", "3", "--warmup", "0", "--no-verify", "-o", tmp_path / "u.json")
+    assert ran.returncode == 0, ran.stderr
+    report = edge_sdk("report", tmp_path / "u.json", "-o", tmp_path / "u.md")
+    assert report.returncode == 0, report.stderr
+    assert "unverified" in (tmp_path / "u.md").read_text()

@@ -165,6 +165,11 @@ def row_flags(row: ArtifactRow) -> list[str]:
             flags.append("accuracy interval wider than the drop")
     if row.noisy:
         flags.append("noisy timings")
+    artifact = row.result.get("artifact") or {}
+    if artifact.get("verified") is False:
+        flags.append("unverified: the file was not checked against its manifest, or did not match it")
+    if artifact.get("has_manifest") is False:
+        flags.append("no manifest: its preprocessing is unknown")
     return flags
 
 

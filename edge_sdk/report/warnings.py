@@ -28,7 +28,7 @@ class WarningPolicy:
 
 @dataclass(frozen=True)
 class ReportWarning:
-    kind: str  # "samples" | "noise" | "gate" | "budget" | "failed"
+    kind: str  # "samples" | "noise" | "gate" | "budget" | "failed" | "provenance"
     subject: str
     message: str
 
@@ -54,11 +54,23 @@ def report_warnings(rows: list[ArtifactRow], policy: WarningPolicy) -> list[Repo
 
 def grouped_warnings(warnings: list[ReportWarning]) -> dict[str, list[ReportWarning]]:
     """The warnings by kind, the most serious kinds first."""
-    order = ["failed", "gate", "budget", "noise", "samples"]
+    order = ["failed", "provenance", "gate", "budget", "noise", "samples"]
     groups: dict[str, list[ReportWarning]] = {}
     for warning in sorted(warnings, key=lambda w: order.index(w.kind) if w.kind in order else len(order)):
         groups.setdefault(warning.kind, []).append(warning)
     return groups
+
+
+def _provenance_warnings(row: ArtifactRow, subject: str) -> list[ReportWarning]:
+    """An artifact run with --no-verify, or without a manifest, is not known to be what its name says."""
+    artifact = row.result.get("artifact") or {}
+    warnings = []
+    if artifact.get("verified") is False:
+        why = artifact.get("verification") or "not checked (--no-verify)"
+        warnings.append(ReportWarning("provenance", subject, f"unverified: {why}"))
+    if artifact.get("has_manifest") is False:
+        warnings.append(ReportWarning("provenance", subject, "no manifest: its preprocessing is unknown (the data was fed as given, or as bench flags said)"))
+    return warnings
 
 
 def _warnings_per_row(rows: list[ArtifactRow], policy: WarningPolicy) -> list[ReportWarning]:
@@ -69,6 +81,7 @@ def _warnings_per_row(rows: list[ArtifactRow], policy: WarningPolicy) -> list[Re
             first_line = (row.error or "no error message").splitlines()[0]
             warnings.append(ReportWarning("failed", subject, f"the benchmark failed: {first_line}"))
             continue
+        warnings.extend(_provenance_warnings(row, subject))
         warnings.extend(_sample_warnings(row, subject, policy))
         warnings.extend(_noise_warnings(row, subject, policy))
         warnings.extend(_gate_warnings(row, subject))
