@@ -137,9 +137,10 @@ def _unfinished_steps(config: PipelineConfig, run: PipelineRun) -> str:
 
 def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cache: dict[str, Any], toolchain: dict[str, str], data_hashes: dict[str, Any], run: PipelineRun, progress: Progress) -> Path:
     from edge_sdk.api import convert
+    from edge_sdk.formats import format_named
 
     output = config.output / "artifacts" / f"{model.name}_{mode}.{fmt}"
-    calibrated = mode in ("int8", "int16x8")
+    calibrated = format_named(fmt).needs_calibration(mode)
     key = _key({
         "source": sha256_of(model.path), "format": fmt, "mode": mode, "preprocess": model.preprocess, "toolchain": toolchain,
         "validation_data": data_hashes["evaluation"], "calibration_data": data_hashes["calibration"] if calibrated else None,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from edge_sdk.formats import FLOAT_MODES
+
 
 def _fmt(value: Any, pattern: str, scale: float = 1.0) -> str:
     if value is None:
@@ -16,7 +18,7 @@ def _fmt(value: Any, pattern: str, scale: float = 1.0) -> str:
 
 def results_table(results: list[dict[str, Any]]) -> str:
     """One row per result: size, latency percentiles, accuracy, drop vs float, agreement, cosine, SQNR."""
-    float_sizes = [r["artifact"].get("size_bytes") for r in results if r.get("status") == "ok" and r["artifact"].get("mode") in ("fp32", "float")]
+    float_sizes = [r["artifact"].get("size_bytes") for r in results if r.get("status") == "ok" and r["artifact"].get("mode") in FLOAT_MODES]
     float_size = float_sizes[0] if float_sizes else None
     header = ["artifact", "format", "mode", "size KB", "x fp32", "load ms", "p50 ms", "p90 ms", "p99 ms", "acc %", "drop pts", "agree %", "cosine", "SQNR dB"]
     rows = [header]

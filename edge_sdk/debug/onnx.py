@@ -18,6 +18,7 @@ from edge_sdk._lazy import require
 from edge_sdk.artifact import load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.debug.report import DebugReport, LayerError, sqnr_from_powers
+from edge_sdk.formats import INT8
 from edge_sdk.errors import UsageError
 
 
@@ -34,7 +35,7 @@ def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 20
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     manifest = load_artifact(Path(artifact)).manifest
-    if manifest.get("format") != "onnx" or manifest.get("mode") != "int8":
+    if manifest.get("format") != "onnx" or manifest.get("mode") != INT8:
         raise UsageError(f"{artifact} is not a static int8 (QDQ) ONNX artifact with a manifest (mode {manifest.get('mode')})",
                          fix="debug an artifact written by `edge-sdk convert --to onnx --quant int8 --calib DATA`")
     spec = PreprocessSpec.from_dict(manifest.get("preprocess")).merged(preprocess or {})
