@@ -22,7 +22,7 @@ from edge_sdk.artifact import MANIFEST_VERSION
 from edge_sdk.compression.weights import weight_statistics_of_model
 from edge_sdk.data import Dataset, InputBinding
 from edge_sdk.environment import package_versions
-from edge_sdk.errors import UsageError
+from edge_sdk.errors import ConversionError, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of
 from edge_sdk.formats import DYNAMIC, FORMATS, FP16, FP32, INT8
 from edge_sdk.inspection import quantized_node_share
@@ -153,7 +153,13 @@ def _quantize_static(float_path: Path, target: Path, options: OnnxOptions, conve
     binding.fit(next(iter(calibration.samples(indices))), str(calibration.path))
     prepared = workdir / "prepared.onnx"
     progress.message("quant_pre_process (shape inference, graph optimisation) ...")
-    quant_pre_process(str(float_path), str(prepared))
+    try:
+        quant_pre_process(str(float_path), str(prepared))  # runs in the staging folder: it drops scratch files in the cwd
+    except Exception as error:  # noqa: BLE001 - ORT raises a bare Exception when symbolic shape inference stops
+        if "symbolic shape inference" not in str(error):
+            raise
+        raise ConversionError(f"ORT's quant_pre_process could not infer every tensor shape of {conversion.source_label}: {error}",
+                              fix="give concrete input shapes (--input-shape), or use --quant dynamic; ops outside the ONNX standard stop it") from error
     activation_type, weight_type = _quant_types(options)
     with progress.task("calibrate", count) as task:
         reader = calibration_reader(calibration, binding, indices, task)

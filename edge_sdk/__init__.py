@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from edge_sdk.version import __version__
 
 # `edge_sdk.bench` is the measurement module; its API function is exported as `benchmark`.
 _API = {"convert": "convert", "benchmark": "bench", "inspect_artifact": "inspect_artifact"}

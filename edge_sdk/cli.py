@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from edge_sdk import __version__
+from edge_sdk.version import __version__
 from edge_sdk.commands import COMMANDS
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.formats import FORMATS, FP32, all_modes

@@ -178,7 +178,8 @@ def load_config(path: str | Path) -> PipelineConfig:
         preprocess = {**default_preprocess, **reader.preprocess(entry.get("preprocess", {}), f"{where}.preprocess")}
         models.append(ModelEntry(str(name), reader.existing_path(entry["path"], f"{where}.path"), preprocess, formats, teacher))
     if any(FORMATS[fmt].needs_calibration(mode) for model in models for fmt, modes in model.formats.items() for mode in modes) and "calibration" not in data:
-        raise reader.fail("data.calibration", "int8 and int16x8 modes need calibration data", fix="add data.calibration (e.g. the training split)")
+        calibrated = dict.fromkeys(mode for spec in FORMATS.values() for mode in spec.calibrated_modes)
+        raise reader.fail("data.calibration", f"{' and '.join(calibrated)} modes need calibration data", fix="add data.calibration (e.g. the training split)")
     targets = _targets(reader, top.get("targets", {"desktop": {"kind": "desktop"}}))
     bench = reader.mapping(top.get("bench", {}), "bench", {"runs", "warmup", "threads"})
     bench = {key: reader.number(value, f"bench.{key}", int, 0 if key == "warmup" else 1) for key, value in bench.items()}
