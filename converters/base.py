@@ -23,11 +23,12 @@ import numpy as np
 
 from converters.options import DataSettings
 from edge_sdk import metrics
-from edge_sdk.artifact import Artifact, manifest_path_for
+from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.errors import ConversionError, UsageError
-from edge_sdk.fileio import check_can_write, write_json_atomic
+from edge_sdk.fileio import check_can_write, sha256_of
 from edge_sdk.formats import FormatSpec, Tolerance, format_named
+from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.progress import Progress
 from edge_sdk.staging import publish, staging_folder, working_directory
 
@@ -149,11 +150,16 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
         else:
             report = validate_against_source(conversion, runner, lambda samples: builder.source_outputs(conversion, samples), builder.conversion_fix(conversion))
             report.update(builder.validation_extra(conversion))
-        manifest = builder.manifest(conversion, report)
+        record = builder.manifest(conversion, report)
+        if writes:  # the template owns what identifies the artifact's bytes
+            record.setdefault("sha256", sha256_of(conversion.staged))
+            record.setdefault("size_bytes", conversion.staged.stat().st_size + sum((staging / name).stat().st_size for name in conversion.companions))
+        manifest = manifest_from_record(record, where=f"manifest of {output}")  # validated before anything is moved
         if writes:
             publish(conversion.staged, output, conversion.companions)
-        write_json_atomic(manifest_path_for(output), manifest)
-    return Artifact(output, manifest)
+        write_manifest(output, manifest)
+    # An engine built on a device without --fetch-engine stays there: no local bytes to verify.
+    return load_artifact(output) if output.is_file() else Artifact(output, manifest)
 
 
 def _formats() -> dict[str, FormatSpec]:

@@ -18,7 +18,6 @@ import numpy as np
 from converters.base import Builder, Conversion
 from converters.options import ONNXOptions, OnnxOptions
 from edge_sdk._lazy import require
-from edge_sdk.artifact import MANIFEST_VERSION
 from edge_sdk.compression.weights import weight_statistics_of_model
 from edge_sdk.data import Dataset, InputBinding
 from edge_sdk.environment import package_versions
@@ -228,7 +227,6 @@ def _manifest(conversion: Conversion, validation: dict[str, Any]) -> dict[str, A
     calibration_used = conversion.details["calibration_used"]
     spec = conversion.spec
     return {
-        "manifest_version": MANIFEST_VERSION,
         "format": SPEC.name,
         "mode": options.mode,
         "options": {**asdict(options), **conversion.data.record()},

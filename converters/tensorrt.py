@@ -16,7 +16,6 @@ from typing import Any
 from edge_sdk._lazy import require
 from converters.base import Builder, Conversion
 from converters.options import TensorRTOptions
-from edge_sdk.artifact import MANIFEST_VERSION
 from edge_sdk.environment import package_versions
 from edge_sdk.errors import ModelFileError, UsageError
 from edge_sdk.fileio import sha256_of
@@ -76,8 +75,7 @@ class TensorRTBuilder(Builder):
         location = details["location"]
         spec = conversion.spec
         return {
-            "manifest_version": MANIFEST_VERSION,
-            "format": SPEC.name,
+                "format": SPEC.name,
             "mode": options.mode,
             "options": {**asdict(options), "timing_cache": str(options.timing_cache) if options.timing_cache else None, "input_shapes": conversion.data.input_shapes or {}},
             "source": {"path": str(conversion.source), "sha256": details["onnx_sha256"], "kind": "onnx", "qdq_nodes": details["qdq_nodes"]},

@@ -20,7 +20,6 @@ import numpy as np
 from converters.base import Builder, Conversion
 from converters.options import TFLiteOptions
 from edge_sdk._lazy import require
-from edge_sdk.artifact import MANIFEST_VERSION
 from edge_sdk.compression.weights import source_weight_statistics
 from edge_sdk.data import Dataset, InputBinding
 from edge_sdk.environment import package_versions
@@ -191,7 +190,6 @@ def _manifest(conversion: Conversion, analysis: dict[str, Any], calibration_used
     options, loaded, source, calibration, artifact_file = conversion.options, conversion.loaded, conversion.source, conversion.calibration, conversion.staged
     spec = conversion.spec
     return {
-        "manifest_version": MANIFEST_VERSION,
         "format": SPEC.name,
         "mode": options.mode,
         "options": {**asdict(options), **conversion.data.record()},

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("-o", "--output", type=Path, help="write the results JSON here")
     bench.add_argument("--overwrite", action="store_true", help="replace an existing results file (and discard its unfinished .partial file)")
     bench.add_argument("--memory-limit", type=float, metavar="MIB", help="address-space limit of each artifact's worker process, in MiB")
+    bench.add_argument("--no-verify", action="store_true", help="bench artifacts whose sha256 does not match their manifest (marked unverified)")
     _add_preprocess_args(bench)
     _add_output_args(bench)
 
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     debug.add_argument("--save-fallback", type=Path, help="fallback: write the chosen settings here (read by `convert --float-nodes-from`)")
     debug.add_argument("-o", "--output", type=Path, help="write the debug report (.json or .md)")
     debug.add_argument("--overwrite", action="store_true")
+    debug.add_argument("--no-verify", action="store_true", help="debug an artifact whose sha256 does not match its manifest")
     _add_preprocess_args(debug)
     _add_output_args(debug)
 

@@ -45,9 +45,8 @@ def _progress(args: argparse.Namespace) -> Any:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from edge_sdk.api import convert
-    from edge_sdk.models import parse_input_shapes
-
     from edge_sdk.formats import FORMATS
+    from edge_sdk.models import parse_input_shapes
 
     format_settings: dict[str, Any] = {}
     for spec in FORMATS.values():  # every format's flags the user gave; convert refuses those of another format
@@ -70,16 +69,19 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         **format_settings,
     )
     manifest = artifact.manifest
+    assert manifest is not None  # a converter always writes one
     if args.json:
-        print(json.dumps({"artifact": str(artifact.path), "manifest": manifest}, indent=2))
+        print(json.dumps({"artifact": str(artifact.path), "manifest": manifest.to_dict()}, indent=2))
     elif not args.quiet:
-        validation = manifest.get("validation", {})
+        validation = manifest.validation or {}
+        passed = validation.get("status") == "passed"
         print(
-            f"wrote {artifact.path} ({manifest['size_bytes']} bytes, {manifest['mode']}, "
-            f"{100 * manifest['integer_op_share']:.0f}% of compute ops in integer, "
+            f"wrote {artifact.path} ({manifest.size_bytes} bytes, {manifest.mode}, "
+            f"{100 * (manifest.integer_op_share or 0.0):.0f}% of compute ops in integer, "
             f"validation {validation.get('status')}"
-            + (f": cosine {validation['cosine_mean']:.5f}, top-1 agreement {100 * validation['top1_agreement']:.1f}%" if validation.get("status") == "passed" else "")
-            + f") in {manifest['conversion_seconds']:.1f} s"
+            + (f": cosine {validation['cosine_mean']:.5f}" if passed and validation.get("cosine_mean") is not None else "")
+            + (f", top-1 agreement {100 * validation['top1_agreement']:.1f}%" if passed and validation.get("top1_agreement") is not None else "")
+            + f") in {manifest.conversion_seconds or 0.0:.1f} s"
         )
     return 0
 
@@ -112,6 +114,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         target=args.target,
         max_drop_points=args.max_drop, latency_target=args.latency_target, time_budget_s=args.time_budget, cold_start=args.cold_start,
+        verify=not args.no_verify,
         timeout_s=args.timeout, memory_limit_bytes=int(args.memory_limit * 2**20) if args.memory_limit else None,
         runner=RunnerOptions(
             threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
@@ -154,16 +157,35 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(results_table([r.to_dict() for r in results]))
         if args.output:
             print(f"results: {args.output}")
+    _warn_about_artifacts(results)
     failed = [r for r in results if r.status != "ok"]
     for result in failed:
         where = f" on {result.target['host']}" if result.target.get("host") else ""
         print(f"error: {result.artifact['path']}{where}: {result.error}", file=sys.stderr)
     if failed:
-        return 1
+        return failed_exit_code(results)
     from edge_sdk.gate import check_gate
 
     check_gate(results)  # AccuracyGateError: exit 10, naming each artifact and its figures
     return 0
+
+
+def failed_exit_code(results: list[Any]) -> int:
+    """Exit code of a bench with failed artifacts: when nothing ran and every artifact failed for the same kind of
+    reason, that reason's code (e.g. 3: an artifact that does not match its manifest); otherwise 1."""
+    codes = {getattr(r, "exit_code", None) for r in results}
+    if all(r.status != "ok" for r in results) and len(codes) == 1 and None not in codes:
+        return int(codes.pop())  # type: ignore[arg-type]
+    return 1
+
+
+def _warn_about_artifacts(results: list[Any]) -> None:
+    for result in results:
+        artifact = result.artifact
+        if result.status == "ok" and artifact.get("has_manifest") is False:
+            print(f"warning: {artifact['name']} has no manifest: its preprocessing is unknown (the data was fed as given, or as bench flags say)", file=sys.stderr)
+        if result.status == "ok" and artifact.get("verified") is False:
+            print(f"warning: {artifact['name']} is unverified: {artifact.get('verification')}", file=sys.stderr)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -242,7 +264,7 @@ def _cmd_debug(args: argparse.Namespace) -> int:
     from edge_sdk.debug.fallback import run_fallback
 
     preprocess = _preprocess_from_args(args)
-    report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key)
+    report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
     if args.output:
         report.save(args.output, overwrite=args.overwrite)
     payload: dict[str, Any] = {"debug": report.to_dict()}

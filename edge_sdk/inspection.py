@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk._lazy import require
-from edge_sdk.artifact import read_manifest
+from edge_sdk.manifest import read_manifest, verify_artifact
 from edge_sdk.errors import ModelFileError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.formats import FORMATS
@@ -142,5 +142,8 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
     spec = FORMATS.get(kind)
     if spec is not None and spec.inspector:  # the format table names each format's reader
         info[kind] = spec.inspect(path)
-    info["manifest"] = read_manifest(path)
+    manifest = read_manifest(path)
+    info["manifest"] = manifest.to_dict() if manifest else None
+    # inspect shows a file that does not match its manifest; bench, run, debug and serve refuse it.
+    info["verification"] = verify_artifact(path, manifest) if manifest and path.is_file() else None
     return info

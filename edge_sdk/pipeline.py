@@ -264,18 +264,18 @@ def _bench_on_device(paths: list[Path], model: ModelEntry, teacher: ModelEntry |
 def _row(model: ModelEntry, target: TargetEntry, path: Path, result: Any, teacher_fidelity: dict[str, Any] | None, max_drop: float | None) -> dict[str, Any]:
     from edge_sdk.artifact import read_manifest
 
-    manifest = read_manifest(path) or {}
-    weights = manifest.get("weights") or {}
+    manifest = read_manifest(path)
+    weights = (manifest.weights if manifest else None) or {}
     accuracy = result.accuracy or {}
     reference = result.reference or {}
     drop = reference.get("accuracy_drop_points")
     gate = reference.get("gate")
     return {
-        "model": model.name, "teacher": model.teacher, "target": target.name, "artifact": path.name, "format": manifest.get("format"),
-        "mode": manifest.get("mode"), "status": result.status, "error": result.error,
-        "size_bytes": manifest.get("size_bytes"), "gzip_size_bytes": manifest.get("gzip_size_bytes"),
+        "model": model.name, "teacher": model.teacher, "target": target.name, "artifact": path.name, "format": manifest.format if manifest else None,
+        "mode": manifest.mode if manifest else None, "status": result.status, "error": result.error,
+        "size_bytes": manifest.size_bytes if manifest else None, "gzip_size_bytes": manifest.gzip_size_bytes if manifest else None,
         "weight_sparsity": weights.get("sparsity"), "max_unique_weight_values": max((layer["unique_values"] for layer in weights.get("layers", [])), default=None),
-        "quantization_ranges": manifest.get("quantization_ranges"),
+        "quantization_ranges": manifest.quantization_ranges if manifest else None,
         "top1": accuracy.get("top1"), "drop_points": drop, "teacher_agreement": (teacher_fidelity or {}).get("top1_agreement"),
         # The gate's verdict (95 % upper bound of the drop), as `bench --max-drop` judges it.
         "within_budget": gate["passed"] if gate else (None if max_drop is None or drop is None else drop <= max_drop),

@@ -113,7 +113,7 @@ def _prepare(path: Path, data: Path, inputs_npz: Path, references: Any, settings
     from edge_sdk.data import Dataset, PreprocessSpec
     from edge_sdk.fileio import save_npz_atomic
 
-    artifact = load_artifact(path)
+    artifact = load_artifact(path, verify=settings.verify)
     spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
     dataset = Dataset(data, spec, input_key=input_key, label_key=label_key)
     indices = dataset.subset(settings.max_samples, settings.seed)
@@ -244,6 +244,8 @@ def _settings_argv(settings: Any, profile: Any) -> list[str]:
         argv.append("--no-xnnpack")
     if runner.reset_state:
         argv.append("--reset-state")
+    if not settings.verify:
+        argv.append("--no-verify")
     providers = runner.providers or list(profile.providers)
     if providers:
         argv += ["--providers", ",".join(providers)]

@@ -64,7 +64,7 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     from targets.runners import runner_class, runner_for
 
     settings = settings or BenchSettings()
-    artifact = load_artifact(Path(model))
+    artifact = load_artifact(Path(model), verify=settings.verify)
     dataset = Dataset(Path(inputs), PreprocessSpec(dtype=_stored_dtype(Path(inputs))))
     runner = runner_class(runtime)(Path(model), settings.runner) if runtime else runner_for(Path(model), settings.runner)
     progress = Progress(enabled=False)
@@ -81,7 +81,7 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
 
         save_npz_atomic(Path(outputs), {OUTPUTS_KEY: evaluation.outputs})
     return BenchResult(
-        artifact=describe_artifact(Path(model), artifact.manifest, io),
+        artifact=describe_artifact(artifact, io),
         target={"name": settings.target, "transport": "local", "host": None},
         data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
         settings={**settings.to_dict(), "runtime": description},
@@ -136,6 +136,7 @@ def add_settings_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--providers", help="ONNX Runtime execution providers in order, e.g. CUDA,CPU")
     parser.add_argument("--graph-optimization", choices=["disable", "basic", "extended", "all"], default="all")
     parser.add_argument("--target", default="desktop", help="target name recorded in the result")
+    parser.add_argument("--no-verify", action="store_true", help="run an artifact whose sha256 does not match its manifest (results say unverified)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
@@ -144,7 +145,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
 
     providers = [part.strip() for part in (args.providers or "").split(",") if part.strip()]
     return BenchSettings(
-        runs=args.runs, warmup=args.warmup, target=args.target,
+        runs=args.runs, warmup=args.warmup, target=args.target, verify=not args.no_verify,
         runner=RunnerOptions(threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
                              providers=providers, graph_optimization=args.graph_optimization),
     )

@@ -239,10 +239,10 @@ def test_a_new_row_validates_against_its_source_with_its_tolerance(dummy_format,
     data = tmp_path / "calib.npz"
     np.savez(data, x=np.random.default_rng(0).random((8, 4), np.float32) + 0.1)
     fp32 = convert(tmp_path / "s.keras", tmp_path / "a.dummy", module.DummyOptions(mode="fp32"), data=_data(calibration=data))
-    assert fp32.manifest["validation"]["status"] == "passed" and fp32.manifest["validation"]["min_cosine"] == 0.99
+    assert fp32.manifest.validation["status"] == "passed" and fp32.manifest.validation["min_cosine"] == 0.99
     fp16 = convert(tmp_path / "s.keras", tmp_path / "b.dummy", module.DummyOptions(mode="fp16"), data=_data(calibration=data))
     # Same direction: cosine 1 passes the cosine gate although the values differ (the row gives fp16 no atol).
-    assert fp16.manifest["validation"]["status"] == "passed" and fp16.manifest["validation"]["max_abs_error"] > 0.04
+    assert fp16.manifest.validation["status"] == "passed" and fp16.manifest.validation["max_abs_error"] > 0.04
 
 
 def _data(**settings):

@@ -33,16 +33,16 @@ def quantization_converter(artifact: Path, reference: Path, preprocess: dict[str
     from converters.tflite import quantization_converter as converter_for
     from edge_sdk.formats import FORMATS
 
-    manifest = load_artifact(Path(artifact)).manifest
-    calibration = manifest.get("calibration")
+    manifest = load_artifact(Path(artifact), verify=False).manifest  # debug_artifact verified it (or was told not to)
+    calibration = manifest.calibration if manifest else None
     tflite = FORMATS["tflite"]
-    if manifest.get("format") != tflite.name or not tflite.needs_calibration(manifest.get("mode", "")) or not calibration:
-        raise UsageError(f"{artifact} is not a calibrated TFLite artifact with a manifest (format {manifest.get('format')}, mode {manifest.get('mode')})",
+    if manifest is None or manifest.format != tflite.name or not tflite.needs_calibration(manifest.mode) or not calibration:
+        raise UsageError(f"{artifact} is not a calibrated TFLite artifact with a manifest (format {manifest.format if manifest else None}, mode {manifest.mode if manifest else None})",
                          fix="debug an int8 artifact written by `edge-sdk convert --quant int8 --calib DATA`")
-    spec = PreprocessSpec.from_dict(manifest.get("preprocess")).merged(preprocess or {})
+    spec = PreprocessSpec.from_dict(manifest.preprocess).merged(preprocess or {})
     calibration_set = Dataset(Path(calibration["path"]), spec)
     data = DataSettings(calibration_samples=calibration["samples"], seed=calibration["seed"])
-    tf, converter, shapes = converter_for(Path(reference), TFLiteOptions(mode=manifest["mode"]), calibration_set, manifest.get("input_shapes"), data)
+    tf, converter, shapes = converter_for(Path(reference), TFLiteOptions(mode=manifest.mode), calibration_set, manifest.input_shapes or None, data)
     return tf, converter, shapes, spec
 
 

@@ -44,7 +44,9 @@ def run(out: Path, epochs: int = 10, clusters: int = 16) -> dict:
     records = common.convert_and_bench(clustered_path, out, train_path, test_path, [("tflite", "fp32")])
     from edge_sdk.artifact import read_manifest
 
-    layers = (read_manifest(out / "student_clustered_fp32.tflite") or {})["weights"]["layers"]
+    manifest = read_manifest(out / "student_clustered_fp32.tflite")
+    assert manifest is not None and manifest.weights is not None  # the converter wrote them
+    layers = manifest.weights["layers"]
     for layer in layers:
         print(f"{layer['name']}: {layer['parameters']} weights, {layer['unique_values']} unique values")
     return {"records": records, "layers": layers}

@@ -51,11 +51,12 @@ def run(out: Path, epochs: int = 10, target_sparsity: float = 0.75) -> dict:
     records += common.convert_and_bench(pruned_path, out, train_path, test_path, [("tflite", "fp32"), ("tflite", "int8")])
     from edge_sdk.artifact import read_manifest
 
-    manifest = read_manifest(out / "student_pruned_fp32.tflite") or {}
+    manifest = read_manifest(out / "student_pruned_fp32.tflite")
+    assert manifest is not None and manifest.weights is not None  # the converter wrote them
     for record in records:
         print(f"{record['artifact']['name']}: {record['artifact']['size_bytes']} bytes, gzip {record['artifact']['gzip_size_bytes']} bytes")
-    print(f"weight sparsity of the pruned student: {manifest['weights']['sparsity']:.1%}")
-    return {"records": records, "sparsity": manifest["weights"]["sparsity"], "pruned_path": pruned_path}
+    print(f"weight sparsity of the pruned student: {manifest.weights['sparsity']:.1%}")
+    return {"records": records, "sparsity": manifest.weights["sparsity"], "pruned_path": pruned_path}
 
 
 def main(argv: list[str] | None = None) -> int:

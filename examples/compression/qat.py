@@ -44,9 +44,10 @@ def run(out: Path, epochs: int = 10) -> dict:
     records = common.convert_and_bench(qat_path, out, train_path, test_path, [("tflite", "int8")], calibrate=False)
     from edge_sdk.artifact import read_manifest
 
-    manifest = read_manifest(out / "student_qat_int8.tflite") or {}
-    print(f"QAT int8: calibration {manifest.get('calibration')}, ranges {manifest.get('quantization_ranges')}")
-    return {"records": records, "manifest": manifest}
+    manifest = read_manifest(out / "student_qat_int8.tflite")
+    assert manifest is not None  # the converter wrote it
+    print(f"QAT int8: calibration {manifest.calibration}, ranges {manifest.quantization_ranges}")
+    return {"records": records, "manifest": manifest.to_dict()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def work(tmp_path, monkeypatch):
 
 def test_validation_compares_every_output(two_output_onnx, calibration, tmp_path, work):
     artifact = convert(two_output_onnx, tmp_path / "out" / "two.onnx", to="onnx", mode="int8", calibration=calibration)
-    validation = artifact.manifest["validation"]
+    validation = artifact.manifest.validation
     assert validation["status"] == "passed" and [o["name"] for o in validation["outputs"]] == ["y", "z"]
     assert validation["cosine_mean"] == min(o["cosine_mean"] for o in validation["outputs"]) >= 0.9
     assert validation["min_sqnr_db"] is not None  # the table's floor, recorded for a later gate
