@@ -27,7 +27,7 @@ from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.errors import ConversionError, UsageError
 from edge_sdk.fileio import check_can_write, sha256_of
-from edge_sdk.formats import FormatSpec, Tolerance, format_named
+from edge_sdk.formats import FORMATS, FormatSpec, Tolerance, format_named
 from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.progress import Progress
 from edge_sdk.staging import publish, staging_folder, working_directory
@@ -123,8 +123,9 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
     output = Path(os.path.abspath(output))
     if output.suffix.lower() not in spec.suffixes:
         raise UsageError(f"--to {spec.name} writes {' or '.join(spec.suffixes)} files, not {output.name}", fix=f"name the output *{spec.suffix}")
-    if not isinstance(source, (str, Path)) and "torch" not in spec.source_kinds:
-        takers = [name for name, other in _formats().items() if "torch" in other.source_kinds]
+    source = _absolute_source(source)
+    if not isinstance(source, Path) and "torch" not in spec.source_kinds:  # an nn.Module or a module:factory spec
+        takers = [name for name, other in FORMATS.items() if "torch" in other.source_kinds]
         raise UsageError(f"a PyTorch model (nn.Module or module:factory spec) converts with --to {' or '.join(takers)}, not {spec.name}")
     writes = builder.writes_artifact(options)
     if writes:
@@ -134,7 +135,7 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
     preprocess = data.preprocess if isinstance(data.preprocess, PreprocessSpec) else PreprocessSpec.from_dict(data.preprocess)
     calibration = Dataset(data.calibration, preprocess, input_key=data.input_key) if data.calibration else None
     validation = Dataset(data.validation_data, preprocess, input_key=data.input_key) if data.validation_data else None
-    conversion = Conversion(spec, _absolute_source(source), output, options, data, preprocess, calibration, validation, progress or Progress(enabled=False))
+    conversion = Conversion(spec, source, output, options, data, preprocess, calibration, validation, progress or Progress(enabled=False))
     builder.check(conversion)
     conversion.loaded = builder.load(conversion)
     # Every third-party step (the build, running the source and the artifact) runs with the staging folder as its
@@ -160,12 +161,6 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
         write_manifest(output, manifest)
     # An engine built on a device without --fetch-engine stays there: no local bytes to verify.
     return load_artifact(output) if output.is_file() else Artifact(output, manifest)
-
-
-def _formats() -> dict[str, FormatSpec]:
-    from edge_sdk.formats import FORMATS
-
-    return FORMATS
 
 
 def _absolute(data: DataSettings) -> DataSettings:

@@ -69,8 +69,7 @@ class OnnxBuilder(Builder):
         elif options.mode == DYNAMIC:
             _quantize_dynamic(float_path, staged, options)
         else:
-            binding = InputBinding.bind(conversion.calibration, conversion.shapes)
-            calibration_used = _quantize_static(float_path, staged, options, conversion, binding)
+            calibration_used = _quantize_static(float_path, staged, options, conversion)
         conversion.companions = [data_name] if (staging / data_name).exists() else []
         conversion.details.update(float_model=float_model, float_path=float_path, calibration_used=calibration_used)
 
@@ -138,7 +137,7 @@ def _op_types_to_quantize(model_path: Path, options: OnnxOptions) -> list[str] |
     return sorted(present - set(options.exclude_op_types))
 
 
-def _quantize_static(float_path: Path, target: Path, options: OnnxOptions, conversion: Conversion, binding: InputBinding) -> int:
+def _quantize_static(float_path: Path, target: Path, options: OnnxOptions, conversion: Conversion) -> int:
     require("onnxruntime", "ONNX quantization")
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -146,6 +145,7 @@ def _quantize_static(float_path: Path, target: Path, options: OnnxOptions, conve
     calibration, progress, workdir = conversion.calibration, conversion.progress, conversion.staging
     if calibration is None:  # Builder.check refuses this first
         raise UsageError(f"--quant {options.mode} needs calibration data", fix="pass --calib DATA")
+    binding = InputBinding.bind(calibration, conversion.shapes)
     indices = calibration.subset(conversion.data.calibration_samples, conversion.data.seed)
     count = calibration.num_samples if indices is None else len(indices)
     # Fail on a mismatching data set before ORT starts (its errors would not name the data file).

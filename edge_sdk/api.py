@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from converters.options import DataSettings, ONNXOptions, OnnxOptions, TensorRTOptions, TFLiteOptions
 from edge_sdk.artifact import Artifact
-from converters.options import DataSettings
 from edge_sdk.bench import BenchSettings
 from edge_sdk.progress import Progress
 from edge_sdk.results import BenchResult
+
+__all__ = ["DataSettings", "ONNXOptions", "OnnxOptions", "TFLiteOptions", "TensorRTOptions", "bench", "bench_on_devices", "convert", "inspect_artifact"]
 
 
 def convert(

@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from edge_sdk.fileio import _write_error
@@ -32,7 +32,7 @@ def staging_prefix(output: Path) -> str:
 def remove_stale_staging(output: Path) -> list[Path]:
     """Remove staging folders of `output` whose process is gone (a killed run); name each on stderr."""
     output = Path(output)
-    removed = []
+    removed: list[Path] = []
     if not output.parent.is_dir():
         return removed
     pattern = re.compile(re.escape(staging_prefix(output)) + r"(\d+)-")
@@ -86,7 +86,7 @@ def working_directory(folder: Path) -> Iterator[None]:
             os.chdir(previous)
 
 
-def publish(staged: Path, output: Path, companions: list[str] = ()) -> None:  # type: ignore[assignment]
+def publish(staged: Path, output: Path, companions: Sequence[str] = ()) -> None:
     """Move a staged artifact and the files it refers to (external data, by name) beside `output`.
 
     Companions go first: the artifact must never point at a missing file."""
