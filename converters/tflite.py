@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from converters.base import Builder, Conversion
-from converters.options import TFLiteOptions
+from converters.options import DataSettings, TFLiteOptions
 from edge_sdk._lazy import require
 from edge_sdk.compression.weights import source_weight_statistics
 from edge_sdk.data import Dataset, InputBinding
@@ -124,10 +124,9 @@ def make_converter(tf: Any, loaded: LoadedModel, shapes: list[tuple[str, list[in
     return tf.lite.TFLiteConverter.from_keras_model(loaded.model)
 
 
-def configure(tf: Any, converter: Any, options: TFLiteOptions, loaded: LoadedModel, calibration: Dataset | None, binding: InputBinding | None, data: Any, progress: Progress) -> int:
-    """Set the converter up for the mode; returns how many calibration samples will be used.
-
-    `data`: the DataSettings (calibration_samples, seed) the subset is drawn with."""
+def configure(tf: Any, converter: Any, options: TFLiteOptions, loaded: LoadedModel, calibration: Dataset | None, binding: InputBinding | None, data: DataSettings, progress: Progress) -> int:
+    """Set the converter up for the mode; returns how many calibration samples will be used (a subset drawn with
+    `data.calibration_samples` and `data.seed`)."""
     mode = options.mode
     if mode == FP32:
         return 0
@@ -243,7 +242,7 @@ def selective_quantize(tf: Any, converter: Any, float_nodes: list[str], float_op
     ))
 
 
-def quantization_converter(source: Path, options: TFLiteOptions, calibration: Dataset, input_shapes: dict[str, list[int]] | None, data: Any) -> tuple[Any, Any, list[tuple[str, list[int]]]]:
+def quantization_converter(source: Path, options: TFLiteOptions, calibration: Dataset, input_shapes: dict[str, list[int]] | None, data: DataSettings) -> tuple[Any, Any, list[tuple[str, list[int]]]]:
     """A TFLiteConverter for `source` set up as a calibrated artifact was made: (tf, converter, input shapes).
 
     What edge_sdk.debug.tflite hands to TF's QuantizationDebugger (debug imports converters, never the reverse)."""
