@@ -22,7 +22,7 @@ from pathlib import Path
 
 from edge_sdk.fileio import _write_error
 
-_CWD_LOCK = threading.Lock()  # the working directory is process-wide: one third-party step at a time moves it
+_CWD_LOCK = threading.RLock()  # the working directory is process-wide: one conversion at a time moves it (re-entrant: nesting restores in order)
 
 
 def staging_prefix(output: Path) -> str:
