@@ -2,139 +2,100 @@
 
 Sources come in through edge_sdk.loaders (opset lifting, tf2onnx, torch.onnx.export). Static
 int8 runs ORT's `quant_pre_process`, then `quantize_static` in QDQ format with a calibration
-reader that streams the Dataset one sample at a time. Every artifact is validated against its
-source (Keras, the PyTorch module, or the float ONNX model) on real data before it is kept.
+reader that streams the Dataset one sample at a time. The template (converters/base.py) validates
+every artifact against its source (Keras, the PyTorch module, or the float ONNX model) on real data.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_sdk import metrics
+from converters.base import Builder, Conversion
+from converters.options import ONNXOptions, OnnxOptions
 from edge_sdk._lazy import require
-from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
-from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.compression.weights import weight_statistics_of_model
-from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
+from edge_sdk.data import Dataset, InputBinding
 from edge_sdk.environment import package_versions
 from edge_sdk.errors import ConversionError, UsageError
-from edge_sdk.fileio import check_can_write, gzip_size_of, sha256_of
+from edge_sdk.fileio import gzip_size_of, sha256_of
+from edge_sdk.formats import DYNAMIC, FORMATS, FP16, FP32, INT8
+from edge_sdk.inspection import quantized_node_share
 from edge_sdk.loaders.onnx_intake import default_opset, onnx_signature
 from edge_sdk.loaders.to_onnx import keras_to_onnx, run_torch, source_model, torch_to_onnx
 from edge_sdk.models import resolve_input_shapes
-from edge_sdk.progress import Progress
 
-MODES = ("fp32", "fp16", "dynamic", "int8")
-QUANT_TYPES = ("s8s8", "u8s8")  # activations, weights
-CALIBRATION_METHODS = ("MinMax", "Entropy", "Percentile")
-# Mean cosine to the source on real data, per mode; fp32 must also match to FP32_ATOL (Optimum's ATOL_FOR_VALIDATION idea).
-MIN_COSINE = {"fp32": 0.99999, "fp16": 0.999, "dynamic": 0.98, "int8": 0.9}
-FP32_ATOL = 1e-4
-# Ops that only move data: they say nothing about the precision of the compute.
-LAYOUT_OPS = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Shape", "Gather", "Concat", "Identity", "Constant", "Cast", "Slice"})
-QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
+__all__ = ["BUILDER", "ONNXOptions", "OnnxOptions", "calibration_reader", "quantized_node_share"]
+
+SPEC = FORMATS["onnx"]
 
 
-@dataclass
-class ONNXOptions:
-    mode: str = "fp32"
-    calibration_samples: int | None = 300
-    seed: int = 0
-    input_shapes: dict[str, list[int]] | None = None
-    validation_samples: int = 100
-    per_channel: bool = True
-    quant_types: str = "s8s8"
-    calibration_method: str = "MinMax"
-    exclude_nodes: list[str] = field(default_factory=list)
-    exclude_op_types: list[str] = field(default_factory=list)
+class OnnxBuilder(Builder):
+    def load(self, conversion: Conversion) -> Any:
+        kind, loaded = source_model(conversion.source)
+        conversion.details["kind"] = kind
+        if kind != "torch":
+            conversion.shapes = resolve_input_shapes(loaded.signature, conversion.data.input_shapes, conversion.source)
+        return loaded
 
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise UsageError(f"--quant {self.mode!r} is not an ONNX mode; choose one of {', '.join(MODES)}")
-        if self.quant_types not in QUANT_TYPES:
-            raise UsageError(f"--quant-types {self.quant_types!r} must be one of {', '.join(QUANT_TYPES)} (activations, weights)")
-        if self.calibration_method not in CALIBRATION_METHODS:
-            raise UsageError(f"--calib-method {self.calibration_method!r} must be one of {', '.join(CALIBRATION_METHODS)}")
-
-
-def convert(
-    model_path: Any,
-    output: Path,
-    options: ONNXOptions,
-    calibration: Dataset | None = None,
-    *,
-    validation: Dataset | None = None,
-    preprocess: PreprocessSpec | None = None,
-    overwrite: bool = False,
-    progress: Progress | None = None,
-) -> Artifact:
-    """Convert `model_path` (a file, a `module:factory` spec or an nn.Module) to `output` (.onnx) with a manifest."""
-    progress = progress or Progress(enabled=False)
-    output = Path(output)
-    check_can_write(output, overwrite, "artifact")
-    check_can_write(manifest_path_for(output), overwrite, "manifest")
-    if options.mode == "int8" and calibration is None:
-        raise UsageError("--quant int8 needs calibration data", fix="pass --calib DATA (.npz, .npy or an image folder)")
-    kind, loaded = source_model(model_path)
-    started = time.perf_counter()
-    progress.message(f"exporting {getattr(loaded, 'description', model_path)} to ONNX ...")
-    if kind == "torch":
-        float_model = torch_to_onnx(loaded, _torch_shapes(options.input_shapes, str(model_path)))
-        exported_inputs = onnx_signature(float_model).inputs
-        shapes = [(tensor.name, list(shape)) for tensor, shape in zip(exported_inputs, options.input_shapes.values())]  # type: ignore[union-attr]
-    else:
-        shapes = resolve_input_shapes(loaded.signature, options.input_shapes, Path(model_path))
-        # tf2onnx keeps the Keras input names given in the TensorSpecs, so `shapes` still applies.
-        float_model = loaded.model if kind == "onnx" else keras_to_onnx(loaded, shapes)
-    binding = InputBinding.bind(calibration, shapes) if calibration else None
-    keeps_external_data = kind == "torch" or any("external data" in note for note in getattr(loaded, "notes", []))
-
-    workdir = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=_parent(output)))
-    try:
+    def build(self, conversion: Conversion) -> None:
+        options, loaded, kind, staging = conversion.options, conversion.loaded, conversion.details["kind"], conversion.staging
+        conversion.progress.message(f"exporting {getattr(loaded, 'description', conversion.source_label)} to ONNX ...")
+        if kind == "torch":
+            input_shapes = _torch_shapes(conversion.data.input_shapes, conversion.source_label)
+            float_model = torch_to_onnx(loaded, input_shapes)
+            exported_inputs = onnx_signature(float_model).inputs
+            conversion.shapes = [(tensor.name, list(shape)) for tensor, shape in zip(exported_inputs, input_shapes.values())]
+        else:
+            # tf2onnx keeps the Keras input names given in the TensorSpecs, so `shapes` still applies.
+            float_model = loaded.model if kind == "onnx" else keras_to_onnx(loaded, conversion.shapes)
+        keeps_external_data = kind == "torch" or any("external data" in note for note in getattr(loaded, "notes", []))
         onnx = require("onnx", "ONNX conversion")
-        float_path = workdir / "float.onnx"
+        float_path = staging / "float.onnx"
         onnx.save_model(float_model, str(float_path))
-        staged = workdir / output.name
-        data_name = f"{output.name}.data"
+        staged, data_name = conversion.staged, f"{conversion.output.name}.data"
         calibration_used = 0
-        if options.mode == "fp32":
+        if options.mode == FP32:
             if keeps_external_data:
                 onnx.save_model(float_model, str(staged), save_as_external_data=True, all_tensors_to_one_file=True, location=data_name, size_threshold=1024)
             else:
                 shutil.copyfile(float_path, staged)
-        elif options.mode == "fp16":
+        elif options.mode == FP16:
             _to_fp16(float_model, staged)
-        elif options.mode == "dynamic":
+        elif options.mode == DYNAMIC:
             _quantize_dynamic(float_path, staged, options)
         else:
-            calibration_used = _quantize_static(float_path, staged, options, calibration, binding, workdir, progress)  # type: ignore[arg-type]
-        seconds = time.perf_counter() - started
-        data = validation or calibration
-        validation_report = _validate(staged, kind, loaded, float_path, data, shapes, options, str(model_path), progress)
-        artifact_model = onnx.load(str(staged), load_external_data=False)
-        external = [data_name] if (workdir / data_name).exists() else []
-        spec = calibration.spec if calibration else (validation.spec if validation else preprocess)
-        manifest = _manifest(model_path, kind, loaded, float_model, artifact_model, options, calibration, calibration_used, validation_report, seconds, staged, external, workdir, shapes, spec)
-        for name in external:  # data first: the model file must never point at a missing file
-            os.replace(workdir / name, _parent(output) / name)
-        os.replace(staged, output)
-        write_manifest(output, manifest_from_record(manifest, where=f"manifest of {output}"))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    return load_artifact(output)
+            calibration_used = _quantize_static(float_path, staged, options, conversion)
+        conversion.companions = [data_name] if (staging / data_name).exists() else []
+        conversion.details.update(float_model=float_model, float_path=float_path, calibration_used=calibration_used)
+
+    def artifact_runner(self, conversion: Conversion) -> Any:
+        from targets.runners.base import RunnerOptions
+        from targets.runners.onnxruntime import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(conversion.staged, RunnerOptions(threads=1))
+
+    def source_outputs(self, conversion: Conversion, samples: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+        names = [name for name, _ in conversion.shapes]
+        reference = _source_function(conversion.details["kind"], conversion.loaded, conversion.details["float_path"], names)
+        rows = [[np.asarray(value) for value in reference([sample[name] for name in names])] for sample in samples]
+        return [np.concatenate([row[index] for row in rows]) for index in range(len(rows[0]))]
+
+    def validation_extra(self, conversion: Conversion) -> dict[str, Any]:
+        return {"against": conversion.details["kind"]}
+
+    def conversion_fix(self, conversion: Conversion) -> str:
+        return "check the calibration data matches the evaluation preprocessing; exclude sensitive nodes with --exclude-nodes"
+
+    def manifest(self, conversion: Conversion, validation: dict[str, Any]) -> dict[str, Any]:
+        return _manifest(conversion, validation)
 
 
-def _parent(output: Path) -> Path:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    return output.parent
+BUILDER = OnnxBuilder()
 
 
 def _torch_shapes(overrides: dict[str, list[int]] | None, source: str) -> dict[str, list[int]]:
@@ -153,14 +114,14 @@ def _to_fp16(float_model: Any, target: Path) -> None:
     onnx.save_model(float16.convert_float_to_float16(float_model, keep_io_types=True), str(target))
 
 
-def _quant_types(options: ONNXOptions) -> tuple[Any, Any]:
+def _quant_types(options: OnnxOptions) -> tuple[Any, Any]:
     from onnxruntime.quantization import QuantType
 
     activation = QuantType.QInt8 if options.quant_types == "s8s8" else QuantType.QUInt8
     return activation, QuantType.QInt8
 
 
-def _quantize_dynamic(float_path: Path, target: Path, options: ONNXOptions) -> None:
+def _quantize_dynamic(float_path: Path, target: Path, options: OnnxOptions) -> None:
     require("onnxruntime", "ONNX quantization")
     from onnxruntime.quantization import quantize_dynamic
 
@@ -168,7 +129,7 @@ def _quantize_dynamic(float_path: Path, target: Path, options: ONNXOptions) -> N
     quantize_dynamic(str(float_path), str(target), per_channel=options.per_channel, weight_type=weight_type, nodes_to_exclude=options.exclude_nodes, op_types_to_quantize=_op_types_to_quantize(float_path, options))
 
 
-def _op_types_to_quantize(model_path: Path, options: ONNXOptions) -> list[str] | None:
+def _op_types_to_quantize(model_path: Path, options: OnnxOptions) -> list[str] | None:
     if not options.exclude_op_types:
         return None
     onnx = require("onnx")
@@ -176,18 +137,28 @@ def _op_types_to_quantize(model_path: Path, options: ONNXOptions) -> list[str] |
     return sorted(present - set(options.exclude_op_types))
 
 
-def _quantize_static(float_path: Path, target: Path, options: ONNXOptions, calibration: Dataset, binding: InputBinding, workdir: Path, progress: Progress) -> int:
+def _quantize_static(float_path: Path, target: Path, options: OnnxOptions, conversion: Conversion) -> int:
     require("onnxruntime", "ONNX quantization")
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    indices = calibration.subset(options.calibration_samples, options.seed)
+    calibration, progress, workdir = conversion.calibration, conversion.progress, conversion.staging
+    if calibration is None:  # Builder.check refuses this first
+        raise UsageError(f"--quant {options.mode} needs calibration data", fix="pass --calib DATA")
+    binding = InputBinding.bind(calibration, conversion.shapes)
+    indices = calibration.subset(conversion.data.calibration_samples, conversion.data.seed)
     count = calibration.num_samples if indices is None else len(indices)
     # Fail on a mismatching data set before ORT starts (its errors would not name the data file).
     binding.fit(next(iter(calibration.samples(indices))), str(calibration.path))
     prepared = workdir / "prepared.onnx"
     progress.message("quant_pre_process (shape inference, graph optimisation) ...")
-    quant_pre_process(str(float_path), str(prepared))
+    try:
+        quant_pre_process(str(float_path), str(prepared))  # runs in the staging folder: it drops scratch files in the cwd
+    except Exception as error:  # noqa: BLE001 - ORT raises a bare Exception when symbolic shape inference stops
+        if "symbolic shape inference" not in str(error):
+            raise
+        raise ConversionError(f"ORT's quant_pre_process could not infer every tensor shape of {conversion.source_label}: {error}",
+                              fix="give concrete input shapes (--input-shape), or use --quant dynamic; ops outside the ONNX standard stop it") from error
     activation_type, weight_type = _quant_types(options)
     with progress.task("calibrate", count) as task:
         reader = calibration_reader(calibration, binding, indices, task)
@@ -224,48 +195,6 @@ def calibration_reader(dataset: Dataset, binding: InputBinding, indices: list[in
     return DatasetCalibrationReader()
 
 
-def quantized_node_share(model: Any) -> float:
-    """Share of compute nodes that run on quantized data (QDQ-fed, or integer ops from dynamic quantization)."""
-    dequantized = {out for node in model.graph.node if node.op_type == "DequantizeLinear" for out in node.output}
-    compute = [node for node in model.graph.node if node.op_type not in LAYOUT_OPS | QUANT_OPS]
-    if not compute:
-        return 0.0
-    quantized = [n for n in compute if n.op_type.startswith("QLinear") or n.op_type.endswith("Integer") or (n.input and n.input[0] in dequantized)]
-    return len(quantized) / len(compute)
-
-
-def _validate(artifact: Path, kind: str, loaded: Any, float_path: Path, data: Dataset | None, shapes: list[tuple[str, list[int]]], options: ONNXOptions, source: str, progress: Progress) -> dict[str, Any]:
-    """Run the artifact and its source (Keras, PyTorch, or the float ONNX) on the same real samples (STYLE 14)."""
-    if data is None:
-        return {"status": "skipped", "reason": "no data given (pass --calib or --validate-data)"}
-    from targets.runners.base import RunnerOptions
-    from targets.runners.onnxruntime import OnnxRuntimeRunner
-
-    indices = data.subset(options.validation_samples, options.seed + 1)
-    binding = InputBinding.bind(data, shapes)
-    reference = _source_function(kind, loaded, float_path, [name for name, _ in shapes])
-    artifact_outputs, source_outputs = [], []
-    with OnnxRuntimeRunner(artifact, RunnerOptions(threads=1)) as runner:
-        for sample in data.samples(indices):
-            fitted = binding.fit(sample, str(data.path))
-            artifact_outputs.append(runner.infer(fitted)[runner.outputs[0].name][0])
-            source_outputs.append(np.asarray(reference([fitted[name] for name, _ in shapes])[0])[0])
-    figures = metrics.fidelity(np.stack(artifact_outputs), np.stack(source_outputs))
-    figures = {key: (None if not np.isfinite(value) else value) for key, value in figures.items()}
-    cosine = figures["cosine_mean"] if figures["cosine_mean"] is not None else 1.0
-    within_atol = options.mode != "fp32" or (figures["max_abs_error"] or 0.0) <= FP32_ATOL
-    report = {"status": "passed" if cosine >= MIN_COSINE[options.mode] and within_atol else "failed", "samples": len(artifact_outputs), "against": kind, "min_cosine": MIN_COSINE[options.mode], **figures}
-    if options.mode == "fp32":
-        report["atol"] = FP32_ATOL
-    if report["status"] == "failed":
-        raise ConversionError(
-            f"the {options.mode} ONNX model does not behave like {source}: mean cosine {cosine:.6f} (needs {MIN_COSINE[options.mode]}), "
-            f"max abs error {figures['max_abs_error']:.3g} on {len(artifact_outputs)} real samples (SQNR {figures['sqnr_db']} dB)",
-            fix="check the calibration data matches the evaluation preprocessing; exclude sensitive nodes with --exclude-nodes",
-        )
-    return report
-
-
 def _source_function(kind: str, loaded: Any, float_path: Path, names: list[str]) -> Any:
     """A function from the input arrays (in signature order) to the source model's float outputs."""
     if kind == "torch":
@@ -286,16 +215,21 @@ def _source_function(kind: str, loaded: Any, float_path: Path, names: list[str])
     return lambda arrays: session.run(None, dict(zip(names, arrays)))
 
 
-def _manifest(source: Any, kind: str, loaded: Any, float_model: Any, artifact_model: Any, options: ONNXOptions, calibration: Dataset | None, calibration_used: int, validation: dict[str, Any], seconds: float, artifact_file: Path, external: list[str], workdir: Path, shapes: list[tuple[str, list[int]]], spec: PreprocessSpec | None) -> dict[str, Any]:
+def _manifest(conversion: Conversion, validation: dict[str, Any]) -> dict[str, Any]:
+    options, loaded, kind, source, calibration = conversion.options, conversion.loaded, conversion.details["kind"], conversion.source, conversion.calibration
+    float_model, artifact_file, workdir, external = conversion.details["float_model"], conversion.staged, conversion.staging, conversion.companions
+    artifact_model = require("onnx").load(str(artifact_file), load_external_data=False)
     source_path = Path(str(source)) if isinstance(source, (str, Path)) and Path(str(source)).exists() else None
     op_counts: dict[str, int] = {}
     for node in artifact_model.graph.node:
         op_counts[node.op_type] = op_counts.get(node.op_type, 0) + 1
-    quantized = options.mode in ("int8", "dynamic")
+    quantized = options.mode in (INT8, DYNAMIC)
+    calibration_used = conversion.details["calibration_used"]
+    spec = conversion.spec
     return {
-        "format": "onnx",
+        "format": SPEC.name,
         "mode": options.mode,
-        "options": asdict(options),
+        "options": {**asdict(options), **conversion.data.record()},
         "source": {
             "path": str(source_path) if source_path else (str(source) if isinstance(source, str) else type(source).__name__),
             "sha256": sha256_of(source_path) if source_path else None,
@@ -306,16 +240,16 @@ def _manifest(source: Any, kind: str, loaded: Any, float_model: Any, artifact_mo
             "notes": getattr(loaded, "notes", []),
         },
         "signature": onnx_signature(artifact_model).to_dict(),
-        "input_shapes": {name: shape for name, shape in shapes},
+        "input_shapes": {name: shape for name, shape in conversion.shapes},
         "opset": default_opset(artifact_model),
         "preprocess": spec.to_dict() if spec else None,
         "quantization": {
-            "format": "QDQ" if options.mode == "int8" else ("dynamic (integer ops)" if options.mode == "dynamic" else None),
+            "format": "QDQ" if options.mode == INT8 else "dynamic (integer ops)",
             "per_channel": options.per_channel, "activation_weight_types": options.quant_types,
-            "calibration_method": options.calibration_method if options.mode == "int8" else None,
+            "calibration_method": options.calibration_method if options.mode == INT8 else None,
             "exclude_nodes": options.exclude_nodes, "exclude_op_types": options.exclude_op_types,
         } if quantized else None,
-        "calibration": {"path": str(calibration.path), "sha256": sha256_of(calibration.path), "samples": calibration_used, "seed": options.seed, "method": options.calibration_method} if calibration and calibration_used else None,
+        "calibration": {"path": str(calibration.path), "sha256": sha256_of(calibration.path), "samples": calibration_used, "seed": conversion.data.seed, "method": options.calibration_method} if calibration and calibration_used else None,
         # The float graph holds the source's weights for every source kind (Keras, torch, ONNX).
         "weights": weight_statistics_of_model(float_model, workdir),
         "ops": dict(sorted(op_counts.items())),
@@ -325,14 +259,7 @@ def _manifest(source: Any, kind: str, loaded: Any, float_model: Any, artifact_mo
         "size_bytes": artifact_file.stat().st_size + sum((workdir / name).stat().st_size for name in external),
         "gzip_size_bytes": gzip_size_of(artifact_file),
         "sha256": sha256_of(artifact_file),
-        "conversion_seconds": round(seconds, 3),
+        "conversion_seconds": round(conversion.seconds, 3),
         "validation": validation,
         "toolchain": package_versions(("onnx", "onnxruntime", "tf2onnx", "onnxconverter-common", "onnxscript", "torch", "tensorflow", "keras", "numpy")),
     }
-
-
-def options_for(**settings: Any) -> ONNXOptions:
-    """ONNXOptions from the API's generic settings (TFLite-only settings refused clearly)."""
-    if settings.pop("allow_float_fallback", False):
-        raise UsageError("--allow-float-fallback is a TFLite setting; for ONNX exclude nodes or op types from quantization instead")
-    return ONNXOptions(**settings)

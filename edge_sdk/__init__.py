@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0"
+from edge_sdk.version import __version__
 
 # `edge_sdk.bench` is the measurement module; its API function is exported as `benchmark`.
-_API = {"convert": "convert", "benchmark": "bench", "inspect_artifact": "inspect_artifact"}
+_API = {"convert": "convert", "benchmark": "bench", "inspect_artifact": "inspect_artifact",
+        # typed conversion options (converters.options), for edge_sdk.convert(source, output, options, data=...)
+        **{name: name for name in ("TFLiteOptions", "OnnxOptions", "ONNXOptions", "TensorRTOptions", "DataSettings")}}
 
 __all__ = ["__version__", *_API]
 

@@ -5,91 +5,61 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from converters.options import DataSettings, ONNXOptions, OnnxOptions, TensorRTOptions, TFLiteOptions
 from edge_sdk.artifact import Artifact
 from edge_sdk.bench import BenchSettings
-from edge_sdk.data import Dataset, PreprocessSpec
 from edge_sdk.progress import Progress
 from edge_sdk.results import BenchResult
+
+__all__ = ["DataSettings", "ONNXOptions", "OnnxOptions", "TFLiteOptions", "TensorRTOptions", "bench", "bench_on_devices", "convert", "inspect_artifact"]
 
 
 def convert(
     model: str | Path | Any,
     output: str | Path,
+    options: Any = None,
     *,
-    to: str = "tflite",
-    mode: str = "fp32",
-    calibration: str | Path | None = None,
-    calibration_samples: int | None = 300,
-    validation_data: str | Path | None = None,
-    preprocess: PreprocessSpec | dict[str, Any] | None = None,
-    input_shapes: dict[str, list[int]] | None = None,
-    input_key: str | None = None,
-    seed: int = 0,
-    allow_float_fallback: bool = False,
-    per_channel: bool | None = None,
-    quant_types: str | None = None,
-    calibration_method: str | None = None,
-    exclude_nodes: list[str] | None = None,
-    exclude_op_types: list[str] | None = None,
-    workspace_mb: int | None = None,
-    timing_cache: str | Path | None = None,
-    dla_core: int | None = None,
-    host: str | None = None,
-    fetch_engine: bool | None = None,
-    target: str | None = None,
-    float_nodes: list[str] | None = None,
+    data: DataSettings | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    **settings: Any,
 ) -> Artifact:
-    """Convert a float model to an artifact of format `to` in `mode`; writes OUTPUT and OUTPUT.manifest.json.
+    """Convert a float model to an artifact; writes OUTPUT and OUTPUT.manifest.json.
 
-    `model` is a file, or for `to="onnx"` also a PyTorch nn.Module or a `package.module:factory` spec.
-    `per_channel`, `quant_types` (s8s8|u8s8), `calibration_method` (MinMax|Entropy|Percentile),
-    `exclude_nodes` and `exclude_op_types` are ONNX Runtime quantization settings (`to="onnx"`).
-    `workspace_mb`, `timing_cache`, `dla_core`, `host` (ssh://user@jetson: build and cache there), `fetch_engine`
-    and `target` are TensorRT settings (`to="tensorrt"`, from an ONNX file).
-    `float_nodes` keeps layers in float (TFLite: output tensor names; ONNX: node names), as saved by
-    `edge_sdk.debug.fallback` (`edge-sdk convert --float-nodes-from fallback.json`).
+    Typed: `convert(model, "m.tflite", TFLiteOptions(mode="int8"), data=DataSettings(calibration="calib.npz"))`
+    with TFLiteOptions / OnnxOptions / TensorRTOptions (converters.options). The format is the options' row in
+    edge_sdk.formats.
+
+    Keywords (the same path): `convert(model, "m.onnx", to="onnx", mode="int8", calibration=..., per_channel=...)`:
+    `to` (default tflite) and `mode` (default fp32), the DataSettings fields (calibration, validation_data,
+    preprocess, input_key, calibration_samples, seed, input_shapes), any field of the format's options class,
+    and `float_nodes` (layers kept in float: TFLite output tensor names, ONNX node names, as saved by
+    `edge_sdk.debug.fallback`). A setting of another format is refused (exit 2) naming its format.
+
+    `model` is a file, or for formats that take "torch" sources (onnx) also a PyTorch nn.Module or a
+    `package.module:factory` spec.
     """
-    from converters import converter_module
+    from converters.base import convert_with
+    from converters.options import options_from_settings
     from edge_sdk.errors import UsageError
-    from edge_sdk.loaders.to_onnx import is_factory_spec
+    from edge_sdk.formats import FORMATS, FP32
 
-    spec = preprocess if isinstance(preprocess, PreprocessSpec) else PreprocessSpec.from_dict(preprocess)
-    module = converter_module(to)
-    calibration_set = Dataset(Path(calibration), spec, input_key=input_key) if calibration else None
-    validation_set = Dataset(Path(validation_data), spec, input_key=input_key) if validation_data else None
-    onnx_settings = {
-        "per_channel": per_channel, "quant_types": quant_types, "calibration_method": calibration_method,
-        "exclude_nodes": exclude_nodes, "exclude_op_types": exclude_op_types,
-    }
-    given = {key: value for key, value in onnx_settings.items() if value is not None}
-    if given and to != "onnx":
-        raise UsageError(f"{', '.join(sorted(given))} apply to --to onnx only, not {to}")
-    tensorrt_settings = {
-        "workspace_mb": workspace_mb, "timing_cache": Path(timing_cache) if timing_cache else None, "dla_core": dla_core,
-        "host": host, "fetch_engine": fetch_engine, "target": target,
-    }
-    tensorrt_given = {key: value for key, value in tensorrt_settings.items() if value is not None}
-    if tensorrt_given and to != "tensorrt":
-        raise UsageError(f"{', '.join(sorted(tensorrt_given))} apply to --to tensorrt only, not {to}")
-    given.update(tensorrt_given)
-    if float_nodes and to == "onnx":
-        given["exclude_nodes"] = sorted(set(given.get("exclude_nodes") or []) | set(float_nodes))
-    elif float_nodes:
-        given["float_nodes"] = list(float_nodes)
-    source = Path(model) if isinstance(model, (str, Path)) and not is_factory_spec(model) else model
-    if not isinstance(source, Path) and to != "onnx":
-        raise UsageError(f"a PyTorch model (nn.Module or module:factory spec) converts with --to onnx, not {to}")
-    options = module.options_for(
-        mode=mode, calibration_samples=calibration_samples, seed=seed, input_shapes=input_shapes, allow_float_fallback=allow_float_fallback, **given
-    )
+    if options is None:
+        format_name = settings.pop("to", None) or "tflite"
+        settings.setdefault("mode", FP32)
+        options, keyword_data = options_from_settings(format_name, settings)
+        if data is not None:
+            raise UsageError("pass data settings either as data=DataSettings(...) or as keywords, not both")
+        data = keyword_data
+    elif settings:
+        raise UsageError(f"typed options take no conversion keywords ({', '.join(sorted(settings))})", fix="put them in the options or in data=DataSettings(...)")
+    format_name = next((name for name, spec in FORMATS.items() if isinstance(options, spec.options_type())), None)
+    if format_name is None:
+        raise UsageError(f"{type(options).__name__} is not the options class of a format", fix=f"use the options of one of {', '.join(FORMATS)}")
     from edge_sdk.quiet import framework_output
 
-    with framework_output(f"converting {getattr(source, 'name', source)} to {to} {mode}"):  # frameworks' logs: -v shows them
-        return module.convert(  # type: ignore[no-any-return]
-            source, Path(output), options, calibration_set, validation=validation_set, preprocess=spec, overwrite=overwrite, progress=progress
-        )
+    with framework_output(f"converting {getattr(model, 'name', model)} to {format_name} {options.mode}"):  # frameworks' logs: -v shows them
+        return convert_with(format_name, model, Path(output), options, data or DataSettings(), overwrite=overwrite, progress=progress)
 
 
 def bench(

@@ -450,4 +450,6 @@ def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:
 def _guess_precision(io: dict[str, Any]) -> str:
     """Without a manifest: the input's integer type names the precision, else 'float'."""
     dtype = io["inputs"][0]["dtype"] if io["inputs"] else "float32"
-    return {"int8": "int8", "uint8": "uint8", "int16": "int16x8"}.get(dtype, "float")
+    from edge_sdk.formats import PRECISION_OF_INPUT_DTYPE, UNKNOWN_FLOAT
+
+    return PRECISION_OF_INPUT_DTYPE.get(dtype, UNKNOWN_FLOAT)

@@ -124,11 +124,16 @@ def estimate_sufficiency(
     and report the spread of top-1 accuracy on the evaluation data: a wide spread means too few samples."""
     from edge_sdk.api import bench, convert
     from edge_sdk.bench import BenchSettings
+    from edge_sdk.errors import UsageError
+    from edge_sdk.formats import format_named
 
     top1 = []
-    suffix = ".onnx" if to == "onnx" else ".tflite"
+    spec = format_named(to)
+    suffix, mode = spec.suffix, spec.calibrated_modes[0] if spec.calibrated_modes else None
+    if mode is None:
+        raise UsageError(f"--to {to} is not calibrated by the SDK", fix="estimate the calibration sample count with --to tflite or --to onnx")
     for seed in range(subsets):
-        artifact = convert(model, Path(workdir) / f"calib_subset{seed}{suffix}", to=to, mode="int8", calibration=calibration,
+        artifact = convert(model, Path(workdir) / f"calib_subset{seed}{suffix}", to=to, mode=mode, calibration=calibration,
                            calibration_samples=calibration_samples, seed=seed, preprocess=preprocess, overwrite=True)
         result = bench([artifact.path], evaluation, settings=BenchSettings(runs=1, warmup=0, max_samples=eval_samples))[0]
         top1.append((result.accuracy or {}).get("top1", float("nan")))

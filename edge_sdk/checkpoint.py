@@ -32,7 +32,7 @@ def result_key(artifact: Path, data: Path, reference: Path | None, settings: dic
                input_key: str | None, label_key: str | None, target: str) -> str:
     """What a finished result depends on: a re-run reuses it only when all of it is unchanged (the artifact's
     path too: two copies of one file are two results)."""
-    from edge_sdk import __version__
+    from edge_sdk.version import __version__
 
     payload = {
         "artifact": str(Path(artifact).resolve()), "artifact_sha256": _digest(artifact), "data": _digest(data), "reference": _digest(reference),

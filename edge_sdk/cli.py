@@ -9,9 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
-from edge_sdk import __version__
+from edge_sdk.version import __version__
 from edge_sdk.commands import COMMANDS
 from edge_sdk.errors import EdgeSdkError
+from edge_sdk.formats import FORMATS, FP32, all_modes
 from edge_sdk.measurement import add_measurement_args
 from edge_sdk.runner import add_runner_args
 
@@ -83,27 +84,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser("convert", help="convert a float model to an edge artifact")
     convert.add_argument("model", help=".keras, .h5, SavedModel folder, .onnx, .pt2, TorchScript .pt, or a PyTorch package.module:factory spec")
-    convert.add_argument("--to", default="tflite", help="output format (tflite | onnx | tensorrt)")
-    convert.add_argument("--quant", default="fp32", help="fp32 | fp16 | dynamic | int8 | int16x8")
+    convert.add_argument("--to", default="tflite", choices=list(FORMATS), help=f"output format ({' | '.join(FORMATS)})")
+    # Checked by the chosen format's options (one clear error naming that format's modes), not by argparse.
+    convert.add_argument("--quant", default=FP32, metavar="{" + ",".join(all_modes()) + "}",
+                         help="mode; " + "; ".join(f"{name}: {' | '.join(spec.modes)}" for name, spec in FORMATS.items()))
     convert.add_argument("--calib", type=Path, help="calibration data: .npz, .npy or image folder")
     convert.add_argument("--calib-samples", type=int, default=300, help="deterministic subset of the calibration data (default 300)")
     convert.add_argument("--validate-data", type=Path, help="data to validate the artifact against its source (default: --calib)")
     convert.add_argument("--input-shape", action="append", help="concrete input shape, e.g. 1,28,28,1 or NAME:1,28,28,1")
-    convert.add_argument("--allow-float-fallback", action="store_true", help="int8: keep ops without int8 kernels in float")
-    onnx_group = convert.add_argument_group("ONNX Runtime quantization (--to onnx)")
-    onnx_group.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None, help="per-channel weight scales (default on)")
-    onnx_group.add_argument("--quant-types", choices=["s8s8", "u8s8"], help="activation/weight integer types (default s8s8)")
-    onnx_group.add_argument("--calib-method", choices=["MinMax", "Entropy", "Percentile"], help="calibration method (default MinMax)")
-    onnx_group.add_argument("--exclude-nodes", help="comma-separated node names to keep in float")
-    onnx_group.add_argument("--exclude-op-types", help="comma-separated op types to keep in float, e.g. Softmax,Gemm")
     convert.add_argument("--float-nodes-from", type=Path, help="keep the layers a fallback chose in float (JSON from `edge-sdk debug --save-fallback`)")
-    trt_group = convert.add_argument_group("TensorRT engines (--to tensorrt, from an ONNX model)")
-    trt_group.add_argument("--workspace-mb", type=int, help="builder workspace limit in MiB (default 1024)")
-    trt_group.add_argument("--timing-cache", type=Path, help="timing cache file reused between local builds")
-    trt_group.add_argument("--dla-core", type=int, help="build for this DLA core (Jetson AGX/Xavier; fp16 or int8)")
-    trt_group.add_argument("--target", dest="trt_target", help="target profile the engine is for, e.g. jetson-orin-nano (recorded)")
-    trt_group.add_argument("--host", dest="trt_host", help="build on this device (ssh://user@jetson) and cache the engine there")
-    trt_group.add_argument("--fetch-engine", action="store_true", default=None, help="with --host: copy the engine back to -o")
+    for spec in FORMATS.values():  # each format's own flags, from its row in the format table
+        spec.argument_group().add(convert)
     convert.add_argument("--seed", type=int, default=0)
     convert.add_argument("-o", "--output", type=Path, required=True)
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
@@ -162,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--samples", type=int, default=1000, help="samples of each set to look at (default 1000)")
     check.add_argument("--reference", "--model", dest="model", type=Path, action=_DeprecatedAlias,
                        help="float model: also estimate sample-count sufficiency by re-calibrating on random subsets (--model: deprecated name)")
-    check.add_argument("--to", default="tflite", help="format for the sufficiency estimate (tflite | onnx)")
+    calibrated = [name for name, spec in FORMATS.items() if spec.calibrated_modes]
+    check.add_argument("--to", default="tflite", choices=calibrated, help=f"format for the sufficiency estimate ({' | '.join(calibrated)})")
     check.add_argument("--calib-samples", type=int, default=100, help="sufficiency: calibration samples per subset")
     check.add_argument("--subsets", type=int, default=3, help="sufficiency: number of subsets")
     _add_preprocess_args(check)

@@ -45,8 +45,12 @@ def _progress(args: argparse.Namespace) -> Any:
 
 def _cmd_convert(args: argparse.Namespace) -> int:
     from edge_sdk.api import convert
+    from edge_sdk.formats import FORMATS
     from edge_sdk.models import parse_input_shapes
 
+    format_settings: dict[str, Any] = {}
+    for spec in FORMATS.values():  # every format's flags the user gave; convert refuses those of another format
+        format_settings.update(spec.argument_group().parse(args))
     artifact = convert(
         args.model,
         args.output,
@@ -59,21 +63,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         input_shapes=parse_input_shapes(args.input_shape),
         input_key=args.input_key,
         seed=args.seed,
-        allow_float_fallback=args.allow_float_fallback,
-        per_channel=args.per_channel,
-        quant_types=args.quant_types,
-        calibration_method=args.calib_method,
-        exclude_nodes=_comma_list(args.exclude_nodes),
-        exclude_op_types=_comma_list(args.exclude_op_types),
         float_nodes=_float_nodes_from(args.float_nodes_from),
-        workspace_mb=args.workspace_mb,
-        timing_cache=args.timing_cache,
-        dla_core=args.dla_core,
-        host=args.trt_host,
-        fetch_engine=args.fetch_engine,
-        target=args.trt_target,
         overwrite=args.overwrite,
         progress=_progress(args),
+        **format_settings,
     )
     manifest = artifact.manifest
     assert manifest is not None  # a converter always writes one

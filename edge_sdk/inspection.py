@@ -14,12 +14,28 @@ from edge_sdk._lazy import require
 from edge_sdk.manifest import read_manifest, verify_artifact
 from edge_sdk.errors import ModelFileError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
+from edge_sdk.formats import FORMATS
 
 # Ops that read weights from resource variables: a Keras model converted through
 # tf.saved_model.save + from_saved_model keeps its weights there, i.e. not in the file.
 VARIABLE_OPS = frozenset({"VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"})
 # Ops that only move or reshape data: they say nothing about the precision of the compute.
 LAYOUT_OPS = frozenset({"RESHAPE", "SHAPE", "STRIDED_SLICE", "PACK", "UNPACK", "SQUEEZE", "EXPAND_DIMS", "TRANSPOSE", "CONCATENATION", "GATHER", "SLICE", "QUANTIZE", "DEQUANTIZE"})
+
+
+# ONNX ops that only move data, and the quantize/dequantize ops themselves.
+ONNX_LAYOUT_OPS = frozenset({"Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Shape", "Gather", "Concat", "Identity", "Constant", "Cast", "Slice"})
+ONNX_QUANT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
+
+
+def quantized_node_share(model: Any) -> float:
+    """Share of compute nodes that run on quantized data (QDQ-fed, or integer ops from dynamic quantization)."""
+    dequantized = {out for node in model.graph.node if node.op_type == "DequantizeLinear" for out in node.output}
+    compute = [node for node in model.graph.node if node.op_type not in ONNX_LAYOUT_OPS | ONNX_QUANT_OPS]
+    if not compute:
+        return 0.0
+    quantized = [n for n in compute if n.op_type.startswith("QLinear") or n.op_type.endswith("Integer") or (n.input and n.input[0] in dequantized)]
+    return len(quantized) / len(compute)
 
 
 def analyze_tflite(data: bytes, source: str = "model") -> dict[str, Any]:
@@ -93,7 +109,6 @@ def _tensor_info(tensor: Any, type_names: dict[int, str]) -> dict[str, Any]:
 
 def analyze_onnx(path: Path) -> dict[str, Any]:
     """Opset, op list, share of compute nodes on quantized data, I/O and external data of an .onnx file."""
-    from converters.onnx import quantized_node_share
     from edge_sdk.loaders.onnx_intake import default_opset, onnx_signature, read_onnx
 
     model, external = read_onnx(Path(path))
@@ -110,6 +125,11 @@ def analyze_onnx(path: Path) -> dict[str, Any]:
     }
 
 
+def inspect_tflite(path: Path) -> dict[str, Any]:
+    """analyze_tflite of a .tflite file (the format table's inspector for tflite)."""
+    return analyze_tflite(Path(path).read_bytes(), str(path))
+
+
 def inspect_artifact(path: Path) -> dict[str, Any]:
     """Everything `edge-sdk inspect` shows: file facts, manifest, and for .tflite the parsed content."""
     from edge_sdk.models import detect_model_kind
@@ -119,10 +139,9 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"path": str(path), "kind": kind, "size_bytes": size_of(path), "sha256": sha256_of(path)}
     if path.is_file():
         info["gzip_size_bytes"] = gzip_size_of(path)
-    if kind == "tflite":
-        info["tflite"] = analyze_tflite(path.read_bytes(), str(path))
-    elif kind == "onnx":
-        info["onnx"] = analyze_onnx(path)
+    spec = FORMATS.get(kind)
+    if spec is not None and spec.inspector:  # the format table names each format's reader
+        info[kind] = spec.inspect(path)
     manifest = read_manifest(path)
     info["manifest"] = manifest.to_dict() if manifest else None
     # inspect shows a file that does not match its manifest; bench, run, debug and serve refuse it.

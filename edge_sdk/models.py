@@ -13,6 +13,7 @@ from typing import Any
 
 from edge_sdk._lazy import is_available, require
 from edge_sdk.errors import ModelFileError, UsageError
+from edge_sdk.formats import FORMATS, format_for_suffix
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 # Errors that Keras / TensorFlow raise for a model file they cannot read.
@@ -86,13 +87,16 @@ def detect_model_kind(path: Path) -> str:
         return "keras"
     if suffix == ".onnx":
         return "onnx"
-    if suffix in (".engine", ".plan", ".trt"):
+    if suffix in FORMATS["tensorrt"].suffixes:
         return "tensorrt"  # a serialized TensorRT engine: opaque bytes, checked by its manifest and TensorRT itself
     if suffix in (".pt2", ".pt", ".pth", ".ts"):
         # PyTorch: .pt2 is an ExportedProgram (torch.export.save), the others TorchScript (torch.jit.save).
         if not zipfile.is_zipfile(path):
             raise ModelFileError(f"{path} is not a PyTorch archive (truncated or a pickle?)", fix="save it with torch.export.save or torch.jit.save")
         return "pt2" if suffix == ".pt2" else "torchscript"
+    registered = format_for_suffix(suffix)
+    if registered is not None:  # a format added to the table (its own files, checked by its runner)
+        return registered.name
     raise ModelFileError(
         f"{path} is not a model file this SDK reads (.keras, .h5, SavedModel folder, .tflite, .onnx, .pt2, TorchScript .pt)",
         fix="give one of those formats",

@@ -46,7 +46,7 @@ class PipelineRun:
 
 def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> PipelineRun:
     """Run the pipeline file `config_path`; see the module docstring."""
-    from edge_sdk import __version__
+    from edge_sdk.version import __version__
     from edge_sdk.environment import package_versions
 
     config = load_config(config_path)
@@ -131,9 +131,11 @@ def _write_json_cache(path: Path, cache: dict[str, Any]) -> None:
 
 def _unfinished_steps(config: PipelineConfig, run: PipelineRun) -> str:
     """What an interrupted run finished (kept in the cache) and what it did not."""
+    from edge_sdk.formats import FORMATS
+
     done = set(run.converted + run.conversions_cached + run.benched + run.benches_cached)
     steps = [f"{model.name} -> {fmt} {mode}" for model in config.models for fmt, modes in model.formats.items() for mode in modes]
-    steps += [f"{model.name}_{mode}.{fmt} on {target.name}" for target in config.targets
+    steps += [f"{model.name}_{mode}{FORMATS[fmt].suffix} on {target.name}" for target in config.targets
               for model in config.models for fmt, modes in model.formats.items() for mode in modes]
     unfinished = [step for step in steps if step not in done]
     return (f"pipeline interrupted: {len(steps) - len(unfinished)} of {len(steps)} steps finished (kept in {config.output / CACHE_FILE}); "
@@ -142,9 +144,11 @@ def _unfinished_steps(config: PipelineConfig, run: PipelineRun) -> str:
 
 def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cache: dict[str, Any], toolchain: dict[str, str], data_hashes: dict[str, Any], run: PipelineRun, progress: Progress) -> Path:
     from edge_sdk.api import convert
+    from edge_sdk.formats import format_named
 
-    output = config.output / "artifacts" / f"{model.name}_{mode}.{fmt}"
-    calibrated = mode in ("int8", "int16x8")
+    spec = format_named(fmt)
+    output = config.output / "artifacts" / f"{model.name}_{mode}{spec.suffix}"
+    calibrated = spec.needs_calibration(mode)
     key = _key({
         "source": sha256_of(model.path), "format": fmt, "mode": mode, "preprocess": model.preprocess, "toolchain": toolchain,
         "validation_data": data_hashes["evaluation"], "calibration_data": data_hashes["calibration"] if calibrated else None,

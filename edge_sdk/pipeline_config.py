@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import UsageError
+from edge_sdk.formats import FORMATS, FP32
 
-FORMAT_MODES = {"tflite": ("fp32", "fp16", "dynamic", "int8", "int16x8"), "onnx": ("fp32", "fp16", "dynamic", "int8")}
 TARGET_KINDS = ("desktop", "local", "ssh")
 TARGET_KEYS = {"kind", "host", "port", "user", "profile", "ssh_key", "known_hosts", "accept_new_host_key", "python", "timeout_s"}
 # How to reach a device: meaningless for a target that runs on this machine.
@@ -126,13 +126,13 @@ class _Reader:
         return value
 
     def formats(self, value: Any, where: str) -> dict[str, list[str]]:
-        formats = self.mapping(value, where, set(FORMAT_MODES))
+        formats = self.mapping(value, where, set(FORMATS))
         for fmt, modes in formats.items():
             if not isinstance(modes, list) or not modes:
                 raise self.fail(f"{where}.{fmt}", f"must be a non-empty list of modes, not {modes!r}")
-            bad = [mode for mode in modes if mode not in FORMAT_MODES[fmt]]
+            bad = [mode for mode in modes if mode not in FORMATS[fmt].modes]
             if bad:
-                raise self.fail(f"{where}.{fmt}", f"unknown mode(s) {bad}", fix=f"{fmt} modes: {', '.join(FORMAT_MODES[fmt])}")
+                raise self.fail(f"{where}.{fmt}", f"unknown mode(s) {bad}", fix=f"{fmt} modes: {', '.join(FORMATS[fmt].modes)}")
         return {fmt: list(modes) for fmt, modes in formats.items()}
 
     def preprocess(self, value: Any, where: str) -> dict[str, Any]:
@@ -163,7 +163,7 @@ def load_config(path: str | Path) -> PipelineConfig:
         raise reader.fail("version", f"this edge-sdk reads version 1, not {top['version']!r}")
     data = reader.mapping(top["data"], "data", {"evaluation", "calibration", "label_key", "max_samples"}, {"evaluation"})
     default_preprocess = reader.preprocess(top.get("preprocess", {}), "preprocess")
-    default_formats = reader.formats(top.get("formats", {"tflite": ["fp32"]}), "formats")
+    default_formats = reader.formats(top.get("formats", {"tflite": [FP32]}), "formats")
     models_section = reader.mapping(top["models"], "models", set(top["models"]) if isinstance(top["models"], dict) else set())
     if not models_section:
         raise reader.fail("models", "names no model", fix="add e.g. `student: {path: models/student.h5}`")
@@ -177,8 +177,9 @@ def load_config(path: str | Path) -> PipelineConfig:
             raise reader.fail(f"{where}.teacher", f"{teacher!r} is not another model of this file", fix=f"one of {', '.join(n for n in models_section if n != name)}")
         preprocess = {**default_preprocess, **reader.preprocess(entry.get("preprocess", {}), f"{where}.preprocess")}
         models.append(ModelEntry(str(name), reader.existing_path(entry["path"], f"{where}.path"), preprocess, formats, teacher))
-    if any(mode in ("int8", "int16x8") for model in models for modes in model.formats.values() for mode in modes) and "calibration" not in data:
-        raise reader.fail("data.calibration", "int8 and int16x8 modes need calibration data", fix="add data.calibration (e.g. the training split)")
+    if any(FORMATS[fmt].needs_calibration(mode) for model in models for fmt, modes in model.formats.items() for mode in modes) and "calibration" not in data:
+        calibrated = dict.fromkeys(mode for spec in FORMATS.values() for mode in spec.calibrated_modes)
+        raise reader.fail("data.calibration", f"{' and '.join(calibrated)} modes need calibration data", fix="add data.calibration (e.g. the training split)")
     targets = _targets(reader, top.get("targets", {"desktop": {"kind": "desktop"}}))
     bench = reader.mapping(top.get("bench", {}), "bench", {"runs", "warmup", "threads"})
     bench = {key: reader.number(value, f"bench.{key}", int, 0 if key == "warmup" else 1) for key, value in bench.items()}

@@ -99,12 +99,12 @@ def bench_on_devices(artifacts: list[Path], data: Path, *, hosts: list[str], pro
 
 def build_runner_zip(path: Path) -> Path:
     """A zip of the edge_sdk and targets packages' .py files: what the device needs to run the runner."""
-    import edge_sdk
-    import targets
+    import importlib.util
 
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        for package in (edge_sdk, targets):
-            root = Path(package.__file__).parent
+        for package in ("edge_sdk", "targets"):
+            spec = importlib.util.find_spec(package)
+            root = Path(spec.origin).parent  # type: ignore[union-attr,arg-type]
             for source in sorted(root.rglob("*.py")):
                 archive.write(source, f"{root.name}/{source.relative_to(root)}")
     return path

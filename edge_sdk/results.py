@@ -47,7 +47,7 @@ def now_iso() -> str:
 
 
 def results_document(results: list[BenchResult]) -> dict[str, Any]:
-    from edge_sdk import __version__
+    from edge_sdk.version import __version__
 
     return {
         "schema_version": SCHEMA_VERSION,

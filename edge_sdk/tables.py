@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
+
 # The report's columns (edge_sdk/report/columns.py), by the same names, less those a terminal has no room for.
 TERMINAL_COLUMNS = ("#", "artifact", "format", "precision", "size KB", "size x fp32", "latency x fp32", "p50", "p50 ±", "p99",
                     "top-1 %", "drop pts", "gate", "agree %")

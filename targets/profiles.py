@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import UsageError
+from edge_sdk.formats import runtimes_for
 
 TRANSPORTS = ("local", "ssh", "adb")
 # The module that defines each family of built-in profiles (a PROFILES list in each).
@@ -60,7 +61,7 @@ class TargetProfile:
 
     def runtime_for(self, model_format: str) -> str:
         """The runtime this target uses for a model format ('tflite' -> 'litert', 'onnx' -> 'onnxruntime')."""
-        wanted = {"tflite": ("litert", "tflite-runtime"), "onnx": ("onnxruntime",), "tensorrt": ("tensorrt",)}.get(model_format, ())
+        wanted = runtimes_for(model_format)
         for runtime in self.runtimes:
             if runtime in wanted:
                 return runtime

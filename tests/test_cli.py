@@ -101,7 +101,7 @@ def test_bad_input_gives_one_clear_error_and_no_partial_artifact(tmp_path, digit
     work.mkdir()
     args = make_args(work, digits_keras, digits_artifacts["fp32"])
     before = {p.name for p in work.iterdir()}
-    result = edge_sdk(*args)
+    result = edge_sdk(*args, cwd=work)  # `work` is the working directory too: third-party scratch files must not land there
     assert result.returncode == exit_code, (result.returncode, result.stderr)
     message = _single_error_line(result)
     for word in words:

@@ -7,6 +7,7 @@ before quantizing, so its tensor and node names are the ones `nodes_to_exclude` 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -19,6 +20,8 @@ from edge_sdk.artifact import load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.debug.report import DebugReport, LayerError, sqnr_from_powers
 from edge_sdk.errors import UsageError
+from edge_sdk.formats import INT8
+from edge_sdk.staging import working_directory
 
 
 def _powers(reference: list[np.ndarray], other: list[np.ndarray]) -> tuple[float, float]:
@@ -34,7 +37,7 @@ def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 20
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     manifest = load_artifact(Path(artifact), verify=False).manifest  # debug_artifact verified it (or was told not to)
-    if manifest is None or manifest.format != "onnx" or manifest.mode != "int8":
+    if manifest is None or manifest.format != "onnx" or manifest.mode != INT8:
         raise UsageError(f"{artifact} is not a static int8 (QDQ) ONNX artifact with a manifest (mode {manifest.mode if manifest else None})",
                          fix="debug an artifact written by `edge-sdk convert --to onnx --quant int8 --calib DATA`")
     spec = PreprocessSpec.from_dict(manifest.preprocess).merged(preprocess or {})
@@ -53,7 +56,8 @@ def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 20
     workdir = Path(tempfile.mkdtemp(prefix="edge-sdk-debug-"))
     try:
         prepared = workdir / "prepared.onnx"
-        quant_pre_process(str(reference), str(prepared))
+        with working_directory(workdir):  # quant_pre_process drops scratch files into the cwd (issue 15)
+            quant_pre_process(os.path.abspath(reference), str(prepared))
         graph = onnx.load(str(prepared), load_external_data=False).graph
         float_names = sorted(set(float_name.values()))
         float_activations = _collect(_with_outputs(onnx.load(str(prepared)), float_names, workdir / "float_aug.onnx"), float_names, dataset, binding, indices)

@@ -14,13 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk._lazy import require
 from edge_sdk.artifact import load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.debug.report import DebugReport, LayerError, sqnr_from_powers
 from edge_sdk.errors import UsageError
-from edge_sdk.models import load_model, resolve_input_shapes
-from edge_sdk.progress import Progress
 
 
 def _signal_power(float_tensor: np.ndarray, quant_tensor: np.ndarray, scale: float, zero_point: int) -> float:
@@ -32,22 +29,20 @@ def _signal_power(float_tensor: np.ndarray, quant_tensor: np.ndarray, scale: flo
 
 def quantization_converter(artifact: Path, reference: Path, preprocess: dict[str, Any] | None = None) -> tuple[Any, Any, list[tuple[str, list[int]]], PreprocessSpec]:
     """A TFLiteConverter for `reference` set up as the artifact was made: (tf, converter, input shapes, spec)."""
-    from converters import tflite as tflite_converter
+    from converters.options import DataSettings, TFLiteOptions
+    from converters.tflite import quantization_converter as converter_for
+    from edge_sdk.formats import FORMATS
 
     manifest = load_artifact(Path(artifact), verify=False).manifest  # debug_artifact verified it (or was told not to)
     calibration = manifest.calibration if manifest else None
-    if manifest is None or manifest.format != "tflite" or manifest.mode not in tflite_converter.CALIBRATED_MODES or not calibration:
+    tflite = FORMATS["tflite"]
+    if manifest is None or manifest.format != tflite.name or not tflite.needs_calibration(manifest.mode) or not calibration:
         raise UsageError(f"{artifact} is not a calibrated TFLite artifact with a manifest (format {manifest.format if manifest else None}, mode {manifest.mode if manifest else None})",
                          fix="debug an int8 artifact written by `edge-sdk convert --quant int8 --calib DATA`")
     spec = PreprocessSpec.from_dict(manifest.preprocess).merged(preprocess or {})
-    loaded = load_model(Path(reference))
-    shapes = resolve_input_shapes(loaded.signature, manifest.input_shapes or None, Path(reference))
-    options = tflite_converter.TFLiteOptions(mode=manifest.mode, calibration_samples=calibration["samples"], seed=calibration["seed"])
     calibration_set = Dataset(Path(calibration["path"]), spec)
-    binding = InputBinding.bind(calibration_set, shapes)
-    tf = require("tensorflow", "the TFLite quantization debugger")
-    converter = tflite_converter._make_converter(tf, loaded, shapes)
-    tflite_converter._configure(tf, converter, options, loaded, calibration_set, binding, Progress(enabled=False))
+    data = DataSettings(calibration_samples=calibration["samples"], seed=calibration["seed"])
+    tf, converter, shapes = converter_for(Path(reference), TFLiteOptions(mode=manifest.mode), calibration_set, manifest.input_shapes or None, data)
     return tf, converter, shapes, spec
 
 
@@ -81,20 +76,3 @@ def debug_tflite(artifact: Path, reference: Path, data: Path, *, samples: int = 
     count = dataset.num_samples if indices is None else len(indices)
     return DebugReport("tflite", str(artifact), str(reference), str(data), count, layers,
                        notes=["TFLite: per-layer error from QuantizationDebugger (the layer's float kernel on the same quantized inputs)."])
-
-
-def selective_quantize(tf: Any, converter: Any, float_nodes: list[str], float_ops: list[str]) -> bytes:
-    """Quantize with the given layers (output tensor names) and op types kept in float; float model I/O.
-
-    What `QuantizationDebugger.get_nondebug_quantized_model()` does, without building the debugger first: its
-    constructor refuses a model whose denylist leaves no NumericVerify op ("not in debug mode").
-    """
-    from tensorflow.lite.python import convert as tflite_convert
-
-    converter.experimental_mlir_quantizer = True
-    converter._experimental_calibrate_only = True  # calibrate only; mlir_quantize applies the denylists
-    calibrated = converter.convert()
-    return bytes(tflite_convert.mlir_quantize(
-        calibrated, disable_per_channel=converter._experimental_disable_per_channel, fully_quantize=False,
-        enable_numeric_verify=False, denylisted_ops=list(float_ops) or None, denylisted_nodes=list(float_nodes) or None,
-    ))

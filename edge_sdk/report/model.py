@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-FLOAT_MODES = ("fp32", "float")
+from edge_sdk.formats import FLOAT_MODES
 
 
 @dataclass(eq=False)  # rows are compared by identity: a row links to its fp32 twin

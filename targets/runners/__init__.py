@@ -6,6 +6,7 @@ Entries are 'module:Class' strings so that nothing heavy is imported until a run
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from targets.runners.base import BaseRunner, RunnerOptions
@@ -17,15 +18,28 @@ RUNNERS: dict[str, str] = {
     "tensorrt": "targets.runners.tensorrt:TensorRTRunner",
 }
 
-# Which runner runs a model of each kind (edge_sdk.models.detect_model_kind).
-RUNNER_FOR_KIND: dict[str, str] = {
-    "tflite": "litert",
-    "onnx": "onnxruntime",
-    "tensorrt": "tensorrt",
-    "keras": "reference",
-    "h5": "reference",
-    "savedmodel": "reference",
-}
+
+
+class _RunnerForKind(Mapping[str, str]):
+    """Which runner runs a model of each kind (edge_sdk.models.detect_model_kind), read from the format table
+    (each format's first runtime) and its reference kinds, so that a new format row is seen at once."""
+
+    def _table(self) -> dict[str, str]:
+        from edge_sdk.formats import FORMATS, REFERENCE_KINDS, REFERENCE_RUNNER
+
+        return {**{name: spec.runner for name, spec in FORMATS.items()}, **{kind: REFERENCE_RUNNER for kind in REFERENCE_KINDS}}
+
+    def __getitem__(self, kind: str) -> str:
+        return self._table()[kind]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table())
+
+    def __len__(self) -> int:
+        return len(self._table())
+
+
+RUNNER_FOR_KIND: Mapping[str, str] = _RunnerForKind()
 
 
 def runner_class(name: str) -> type[BaseRunner]:

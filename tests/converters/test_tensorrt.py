@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from converters import tensorrt as trt_converter
+from converters.options import TensorRTOptions, options_from_settings
+from edge_sdk.api import convert
 from edge_sdk.errors import MissingDependencyError, UsageError
 from targets import tensorrt_build
 from targets.tensorrt_build import BuildSettings, build_into_cache, cached_engine_path
@@ -78,14 +79,14 @@ def test_settings_tensorrt_would_reject_are_refused_first(settings, words):
 
 
 def test_option_mapping():
-    options = trt_converter.options_for(mode="int8", calibration_samples=300, seed=0, input_shapes=None, allow_float_fallback=False, workspace_mb=512)
-    settings = options.build_settings()
+    options, data = options_from_settings("tensorrt", {"mode": "int8", "calibration_samples": 300, "seed": 0, "input_shapes": None, "allow_float_fallback": None, "workspace_mb": 512})
+    settings = options.build_settings(data.input_shapes)
     assert settings.strongly_typed and settings.workspace_mb == 512 and settings.input_shapes == {}
-    assert not trt_converter.options_for(mode="fp16").build_settings().strongly_typed
+    assert not TensorRTOptions(mode="fp16").build_settings().strongly_typed
     with pytest.raises(UsageError, match="--fetch-engine"):
-        trt_converter.options_for(mode="fp32", fetch_engine=True)
-    with pytest.raises(UsageError, match="TFLite setting"):
-        trt_converter.options_for(mode="fp32", allow_float_fallback=True)
+        TensorRTOptions(mode="fp32", fetch_engine=True)
+    with pytest.raises(UsageError, match="allow_float_fallback apply to --to tflite only, not tensorrt"):
+        options_from_settings("tensorrt", {"mode": "fp32", "allow_float_fallback": True})
 
 
 def test_probe_without_tensorrt_names_what_is_missing():
@@ -108,12 +109,12 @@ def float_onnx(tmp_path):
 
 def test_int8_needs_a_qdq_onnx(float_onnx, tmp_path):
     with pytest.raises(UsageError, match="no QuantizeLinear/DequantizeLinear"):
-        trt_converter.convert(float_onnx, tmp_path / "m.engine", trt_converter.options_for(mode="int8"))
+        convert(float_onnx, tmp_path / "m.engine", TensorRTOptions(mode="int8"))
 
 
 def test_local_build_without_tensorrt_is_one_clear_error_and_writes_nothing(float_onnx, tmp_path):
     with pytest.raises(MissingDependencyError) as caught:
-        trt_converter.convert(float_onnx, tmp_path / "m.engine", trt_converter.options_for(mode="fp16"))
+        convert(float_onnx, tmp_path / "m.engine", TensorRTOptions(mode="fp16"))
     assert "TensorRT is not installed" in str(caught.value) and "sudo apt install nvidia-tensorrt" in str(caught.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
@@ -148,6 +149,6 @@ def test_build_an_engine_on_a_gpu(float_onnx, tmp_path):
         tensorrt_build.import_cudart()
     except tensorrt_build.BuildFailure as missing:
         pytest.skip(f"needs TensorRT and cuda-python: {missing.message}")
-    artifact = trt_converter.convert(float_onnx, tmp_path / "m.engine", trt_converter.options_for(mode="fp16", timing_cache=tmp_path / "t.cache"))
+    artifact = convert(float_onnx, tmp_path / "m.engine", TensorRTOptions(mode="fp16", timing_cache=tmp_path / "t.cache"))
     assert artifact.path.stat().st_size > 0 and (tmp_path / "t.cache").exists()
     assert artifact.manifest.to_dict()["details"]["fingerprint"]["device"]["tensorrt_version"].startswith("10.")

@@ -89,12 +89,13 @@ def test_runner_on_a_gpu(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper
 
-    from converters import tensorrt as trt_converter
+    from converters.options import TensorRTOptions
+    from edge_sdk.api import convert
 
     graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
     onnx.save(helper.make_model(graph), str(tmp_path / "m.onnx"))
-    artifact = trt_converter.convert(tmp_path / "m.onnx", tmp_path / "m.engine", trt_converter.options_for(mode="fp32"))
+    artifact = convert(tmp_path / "m.onnx", tmp_path / "m.engine", TensorRTOptions(mode="fp32"))
     with TensorRTRunner(artifact.path) as runner:
         out = runner.infer({"x": np.array([[-1.0, 0.0, 2.0, -3.0]], np.float32)})
         assert np.array_equal(out["y"], [[0.0, 0.0, 2.0, 0.0]])
