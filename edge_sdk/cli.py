@@ -210,7 +210,9 @@ def _add_verbosity_args(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     # TensorFlow's C++ start-up chatter drowns the table; real errors still surface as exceptions.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.parser = parser  # `completion` prints a script for this parser
     from edge_sdk import quiet
 
     quiet.configure(verbose=getattr(args, "verbose", False), log_file=getattr(args, "log_file", None))

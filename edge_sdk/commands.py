@@ -259,11 +259,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_completion(args: argparse.Namespace) -> int:
+    """The parser is the CLI's (edge_sdk.cli passes it in `args.parser`): commands never import the CLI back."""
     from edge_sdk._lazy import require
-    from edge_sdk.cli import build_parser
 
     shtab = require("shtab", "shell completion")
-    print(shtab.complete(build_parser(), shell=args.shell))
+    print(shtab.complete(args.parser, shell=args.shell))
     return 0
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from edge_sdk.errors import UsageError
 from edge_sdk.formats import FORMATS, FP32
+from edge_sdk.pipeline_schema import TARGET_KINDS  # declared once, with the schema
 
-TARGET_KINDS = ("desktop", "local", "ssh")
 TARGET_KEYS = {"kind", "host", "port", "user", "profile", "ssh_key", "known_hosts", "accept_new_host_key", "python", "timeout_s"}
 # How to reach a device: meaningless for a target that runs on this machine.
 SSH_ONLY_KEYS = TARGET_KEYS - {"kind"}

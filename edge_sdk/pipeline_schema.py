@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "schemas" / "edge.schema.json"
+# Where a pipeline benches: this machine, or a device over ssh (edge_sdk.pipeline_config reads these too).
+TARGET_KINDS = ("desktop", "local", "ssh")
 
 
 def pipeline_schema() -> dict[str, Any]:
     """The schema as a dict (JSON Schema draft 2020-12)."""
-    from edge_sdk.pipeline_config import FORMAT_MODES, TARGET_KINDS
+    from edge_sdk.formats import FORMATS
 
     path = {"type": "string", "minLength": 1, "description": "a path, relative to this file's folder"}
     preprocess_properties: dict[str, Any] = {
@@ -33,7 +35,7 @@ def pipeline_schema() -> dict[str, Any]:
     preprocess = {"type": "object", "additionalProperties": False, "properties": preprocess_properties}
     formats = {
         "type": "object", "additionalProperties": False, "description": "format -> precision modes to convert to",
-        "properties": {fmt: {"type": "array", "minItems": 1, "items": {"enum": list(modes)}} for fmt, modes in FORMAT_MODES.items()},
+        "properties": {fmt: {"type": "array", "minItems": 1, "items": {"enum": list(modes)}} for fmt, modes in ((name, spec.modes) for name, spec in FORMATS.items())},
     }
     model = {
         "type": "object", "additionalProperties": False, "required": ["path"],
