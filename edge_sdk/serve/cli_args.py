@@ -42,7 +42,7 @@ def add_serve_parsers(commands: Any) -> None:
                                description="N clients each send a request and wait for its answer, for T seconds. Standard library only.")
     load.add_argument("url", help="server URL, e.g. http://127.0.0.1:8080")
     load.add_argument("--model", help="model name (default: the first the server lists)")
-    load.add_argument("-c", "--concurrency", type=int, default=1)
+    load.add_argument("-c", "--concurrency", type=int, default=1, help="requests in flight at once, closed loop (default 1)")
     load.add_argument("-t", "--duration", type=float, default=10.0, help="seconds measured (default 10)")
     load.add_argument("--warmup", type=float, default=1.0, help="seconds run first and not counted (default 1)")
     load.add_argument("--inputs", type=Path, help="model-ready samples (.npz, one array per input; default zeros)")
