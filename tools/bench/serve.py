@@ -46,7 +46,7 @@ def build_digits_int8(folder: Path) -> Path:
 
     train, test = write_digits_data(folder)
     keras.utils.set_random_seed(0)
-    with np.load(train) as data:
+    with np.load(train, allow_pickle=False) as data:
         x, y = data["x"][..., None] / 16.0, data["y"]
     model = keras.Sequential([
         keras.Input((8, 8, 1)), keras.layers.Conv2D(16, 3, padding="same", activation="relu"), keras.layers.Conv2D(32, 3, activation="relu"),
