@@ -51,6 +51,10 @@ class TFLiteOptions:
     # float through QuantizationDebugger's denylists; such models keep float inputs and outputs.
     float_nodes: list[str] = field(default_factory=list)
     float_ops: list[str] = field(default_factory=list)
+    # PyTorch / ONNX sources (converters/tflite_torch.py): an NHWC-input artifact from an NCHW model, and the int8
+    # quantizer ("aeq": ai-edge-quantizer, "pt2e": litert-torch's PT2E; None = the measured default).
+    nhwc_input: bool = False
+    torch_quantizer: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -60,7 +64,7 @@ class TFLiteOptions:
 
 
 def convert(
-    model_path: Path,
+    model_path: Path | Any,
     output: Path,
     options: TFLiteOptions,
     calibration: Dataset | None = None,
@@ -71,6 +75,12 @@ def convert(
     progress: Progress | None = None,
 ) -> Artifact:
     """Convert `model_path` to `output` (.tflite) with a manifest beside it; returns the Artifact."""
+    from converters import tflite_torch
+
+    if tflite_torch.handles(model_path):  # PyTorch and ONNX sources go through litert-torch (issue 14)
+        return tflite_torch.convert(model_path, output, options, calibration, validation=validation, preprocess=preprocess, overwrite=overwrite, progress=progress)
+    if options.nhwc_input or options.torch_quantizer:
+        raise UsageError("--nhwc-input and --torch-quantizer apply to PyTorch and ONNX sources, not Keras or SavedModel")
     progress = progress or Progress(enabled=False)
     output = Path(output)
     check_can_write(output, overwrite, "artifact")

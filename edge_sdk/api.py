@@ -38,6 +38,10 @@ def convert(
     fetch_engine: bool | None = None,
     target: str | None = None,
     float_nodes: list[str] | None = None,
+    weights: str | Path | None = None,
+    trust_model: bool = False,
+    nhwc_input: bool = False,
+    torch_quantizer: str | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> Artifact:
@@ -50,6 +54,10 @@ def convert(
     and `target` are TensorRT settings (`to="tensorrt"`, from an ONNX file).
     `float_nodes` keeps layers in float (TFLite: output tensor names; ONNX: node names), as saved by
     `edge_sdk.debug.fallback` (`edge-sdk convert --float-nodes-from fallback.json`).
+    `weights` (a .safetensors file, an Accelerate save_model folder, a DeepSpeed checkpoint folder - pickles, so only
+    with `trust_model=True` - or a plain state dict) are loaded into a `module:factory` model (edge_sdk.loaders.torch_weights).
+    `nhwc_input` (TFLite from PyTorch/ONNX: the artifact takes NHWC) and `torch_quantizer` ("aeq" | "pt2e") are
+    settings of converters.tflite_torch.
     """
     from converters import converter_module
     from edge_sdk.errors import UsageError
@@ -79,8 +87,18 @@ def convert(
     elif float_nodes:
         given["float_nodes"] = list(float_nodes)
     source = Path(model) if isinstance(model, (str, Path)) and not is_factory_spec(model) else model
-    if not isinstance(source, Path) and to != "onnx":
-        raise UsageError(f"a PyTorch model (nn.Module or module:factory spec) converts with --to onnx, not {to}")
+    if weights is not None:
+        from edge_sdk.loaders.torch_weights import TorchModelSpec
+
+        if not is_factory_spec(model):
+            raise UsageError(f"--weights applies to a PyTorch package.module:factory model, not {model}", fix="give the factory that builds the architecture, e.g. mypkg.nets:make_cnn")
+        source = TorchModelSpec(str(model), Path(weights), trust_model)
+    if not isinstance(source, Path) and to not in ("onnx", "tflite"):
+        raise UsageError(f"a PyTorch model (nn.Module or module:factory spec) converts with --to onnx or tflite, not {to}", fix="convert it to ONNX first, then build the engine from the .onnx")
+    if (nhwc_input or torch_quantizer) and to != "tflite":
+        raise UsageError(f"--nhwc-input and --torch-quantizer apply to --to tflite, not {to}")
+    if to == "tflite":
+        given.update({key: value for key, value in {"nhwc_input": nhwc_input, "torch_quantizer": torch_quantizer}.items() if value})
     options = module.options_for(
         mode=mode, calibration_samples=calibration_samples, seed=seed, input_shapes=input_shapes, allow_float_fallback=allow_float_fallback, **given
     )

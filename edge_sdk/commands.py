@@ -72,6 +72,10 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         host=args.trt_host,
         fetch_engine=args.fetch_engine,
         target=args.trt_target,
+        weights=args.weights,
+        trust_model=args.trust_model,
+        nhwc_input=args.nhwc_input,
+        torch_quantizer=args.torch_quantizer,
         overwrite=args.overwrite,
         progress=_progress(args),
     )

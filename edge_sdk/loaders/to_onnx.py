@@ -69,7 +69,11 @@ class TorchSource:
 
 def torch_source(source: Any) -> TorchSource:
     """An nn.Module, a `module:factory` spec, a .pt2 file or a TorchScript file, loaded."""
+    from edge_sdk.loaders.torch_weights import TorchModelSpec, factory_model
+
     torch = require("torch", "PyTorch intake")
+    if isinstance(source, TorchModelSpec):  # a factory with --weights (checkpoint intake)
+        return TorchSource(factory_model(source)[0], str(source), "module")
     if isinstance(source, torch.nn.Module):
         return TorchSource(source.eval(), type(source).__name__, "module")
     if is_factory_spec(source):
