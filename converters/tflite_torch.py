@@ -90,9 +90,9 @@ def _onnx_source(path: Path, input_shapes: dict[str, list[int]] | None) -> _Sour
 
     loaded = load_onnx(path)
     shapes = resolve_input_shapes(loaded.signature, input_shapes, path)
-    onnx2torch = require("onnx2torch", f"converting the ONNX model {path} to TFLite")
+    onnx2torch = t2t.import_onnx2torch()
     try:
-        module = onnx2torch.convert(loaded.model)
+        module = t2t.static_reshapes(onnx2torch.convert(t2t.explicit_pads(t2t.constants_to_initializers(loaded.model))))
     except (NotImplementedError, ValueError, KeyError, RuntimeError, TypeError) as error:
         raise ConversionError(f"onnx2torch could not turn {path} into a PyTorch module: {type(error).__name__}: {error}",
                               fix="check every op of the model is in onnx2torch's support list, or convert it to ONNX and run it with ONNX Runtime") from error

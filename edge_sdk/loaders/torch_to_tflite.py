@@ -152,3 +152,135 @@ def integer_io(flatbuffer: bytes, dtype: str = "int8") -> bytes:
     except (ValueError, RuntimeError) as error:
         raise ConversionError(f"could not give the quantized model {dtype} inputs and outputs: {error}",
                               fix="an op at the model's edge stayed in float; pass --allow-float-fallback to keep float inputs and outputs") from error
+
+
+def import_onnx2torch() -> Any:
+    """onnx2torch, importable without a working torchvision.
+
+    onnx2torch imports torchvision at import time for two converters only (NonMaxSuppression, RoiAlign). PyPI's
+    torchvision wheels are CUDA builds whose C++ ops do not load beside the CPU torch we pin (`import torchvision`
+    fails with "operator torchvision::nms does not exist"), and torchvision's CPU wheels are not on PyPI. When that
+    happens, onnx2torch is imported with a stand-in `torchvision` whose ops refuse to run, so models with those two
+    ops fail with a clear error and every other model converts. The stand-in is removed again at once."""
+    import importlib
+    import sys
+    import types
+
+    try:
+        return importlib.import_module("onnx2torch")
+    except ImportError as error:
+        if "onnx2torch" in str(error.name or ""):
+            require("onnx2torch", "converting ONNX models to TFLite")
+        if "torchvision" not in str(error):
+            raise
+    except RuntimeError as error:
+        if "torchvision" not in str(error):
+            raise
+    for name in [n for n in sys.modules if n.split(".")[0] in ("torchvision", "onnx2torch")]:
+        del sys.modules[name]
+
+    def unavailable(*_args: Any, **_kwargs: Any) -> Any:
+        raise ConversionError("this ONNX model uses NonMaxSuppression or RoiAlign, which need torchvision's ops; torchvision does not load beside the CPU torch here",
+                              fix="remove those ops from the graph (do the post-processing outside the model)")
+
+    stand_in, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
+    ops.nms = ops.roi_align = ops.box_convert = unavailable  # type: ignore[attr-defined]
+    stand_in.ops = ops  # type: ignore[attr-defined]
+    sys.modules.update({"torchvision": stand_in, "torchvision.ops": ops})
+    try:
+        return importlib.import_module("onnx2torch")
+    finally:
+        for name in ("torchvision", "torchvision.ops"):
+            sys.modules.pop(name, None)
+
+
+def constants_to_initializers(model: Any) -> Any:
+    """A copy of the ONNX model whose `Constant` nodes holding a tensor are initializers instead.
+
+    Old exporters (CNTK, the ONNX zoo's MNIST) keep weights in Constant nodes; onnx2torch reads Conv and Gemm
+    weights from initializers only (KeyError otherwise)."""
+    onnx = require("onnx", "ONNX to TFLite")
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    kept = []
+    for node in copy.graph.node:
+        tensor = next((attribute.t for attribute in node.attribute if attribute.name == "value" and attribute.type == onnx.AttributeProto.TENSOR), None)
+        if node.op_type == "Constant" and node.domain in ("", "ai.onnx") and tensor is not None:
+            initializer = copy.graph.initializer.add()
+            initializer.CopyFrom(tensor)
+            initializer.name = node.output[0]
+        else:
+            kept.append(node)
+    del copy.graph.node[:]
+    copy.graph.node.extend(kept)
+    return copy
+
+
+def explicit_pads(model: Any) -> Any:
+    """Rewrite `auto_pad=SAME_UPPER/SAME_LOWER` of Conv and pooling nodes into explicit `pads` (in place; returns it).
+
+    onnx2torch refuses auto_pad SAME_*; with the input's spatial shape known (ONNX shape inference), the pads are
+    what the ONNX spec says SAME means: total = max((ceil(in / stride) - 1) * stride + (kernel - 1) * dilation + 1 - in, 0),
+    the odd one at the end for SAME_UPPER, at the start for SAME_LOWER."""
+    onnx = require("onnx", "ONNX to TFLite")
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {}
+    for info in list(inferred.graph.value_info) + list(inferred.graph.input):
+        dims = info.type.tensor_type.shape.dim
+        shapes[info.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    initializers = {t.name: list(t.dims) for t in model.graph.initializer}
+    for node in model.graph.node:
+        attributes = {a.name: a for a in node.attribute}
+        mode = attributes["auto_pad"].s.decode() if "auto_pad" in attributes else "NOTSET"
+        if mode not in ("SAME_UPPER", "SAME_LOWER"):
+            continue
+        spatial = (shapes.get(node.input[0]) or [])[2:]
+        if node.op_type == "Conv":
+            kernel = list(attributes["kernel_shape"].ints) if "kernel_shape" in attributes else initializers.get(node.input[1], [])[2:]
+        else:
+            kernel = list(attributes["kernel_shape"].ints) if "kernel_shape" in attributes else []
+        if not spatial or None in spatial or len(kernel) != len(spatial):
+            raise ConversionError(f"node {node.name or node.op_type} pads {mode} on an input of unknown spatial size", fix="export the model with explicit pads or static input shapes")
+        strides = list(attributes["strides"].ints) if "strides" in attributes else [1] * len(spatial)
+        dilations = list(attributes["dilations"].ints) if "dilations" in attributes else [1] * len(spatial)
+        begins, ends = [], []
+        for size, k, stride, dilation in zip(spatial, kernel, strides, dilations):
+            total = max((-(-size // stride) - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+            small, large = total // 2, total - total // 2
+            begins.append(small if mode == "SAME_UPPER" else large)
+            ends.append(large if mode == "SAME_UPPER" else small)
+        node.attribute.remove(attributes["auto_pad"])
+        if "pads" in attributes:
+            node.attribute.remove(attributes["pads"])
+        node.attribute.append(onnx.helper.make_attribute("pads", begins + ends))
+    return model
+
+
+def static_reshapes(graph_module: Any) -> Any:
+    """Give onnx2torch's Reshape modules their shape as Python ints where the shape is a constant (in place).
+
+    onnx2torch's OnnxReshape reads the target shape from a tensor at run time (`if torch.any(shape == 0)`), a
+    data-dependent branch torch.export cannot trace; with the shape known, the reshape is static."""
+    import operator
+
+    torch = require("torch", "ONNX to TFLite")
+
+    class StaticReshape(torch.nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self, shape: list[int]) -> None:
+            super().__init__()
+            self.shape = shape
+
+        def forward(self, tensor: Any, _shape: Any = None) -> Any:
+            return torch.reshape(tensor, [tensor.shape[i] if size == 0 else size for i, size in enumerate(self.shape)])
+
+    for node in graph_module.graph.nodes:
+        if node.op != "call_module" or type(graph_module.get_submodule(node.target)).__name__ != "OnnxReshape" or len(node.args) < 2:
+            continue
+        shape_node = node.args[1]
+        if getattr(shape_node, "op", None) != "get_attr":
+            continue
+        shape = [int(size) for size in operator.attrgetter(shape_node.target)(graph_module).tolist()]
+        parent, _, name = node.target.rpartition(".")
+        setattr(graph_module.get_submodule(parent) if parent else graph_module, name, StaticReshape(shape))
+    graph_module.recompile()
+    return graph_module
