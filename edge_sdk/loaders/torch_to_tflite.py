@@ -44,7 +44,15 @@ def nchw_to_nhwc(shape: list[int]) -> list[int]:
 
 def wrap_nhwc(module: Any, count: int) -> Any:
     """The module behind a transpose of each of its `count` inputs from channel-last to channel-first."""
-    return litert_torch().to_channel_last_io(module, args=list(range(count))).eval()
+    return inference_mode(litert_torch().to_channel_last_io(module, args=list(range(count))))
+
+
+def inference_mode(module: Any) -> Any:
+    """`module.eval()`, except for an ExportedProgram's module, which is exported in eval mode and refuses train()/eval()."""
+    try:
+        return module.eval()
+    except NotImplementedError:
+        return module
 
 
 def float_flatbuffer(module: Any, example_shapes: list[list[int]]) -> bytes:
@@ -54,7 +62,7 @@ def float_flatbuffer(module: Any, example_shapes: list[list[int]]) -> bytes:
     sample = tuple(torch.zeros(shape, dtype=torch.float32) for shape in example_shapes)
     try:
         with torch.no_grad():
-            edge_model = converter.convert(module.eval(), sample)
+            edge_model = converter.convert(inference_mode(module), sample)
     except Exception as error:  # noqa: BLE001 - torch.export and the MLIR converter raise many unrelated classes
         if isinstance(error, (KeyboardInterrupt, MemoryError)):
             raise
@@ -113,7 +121,7 @@ def pt2e_quantize(module: Any, example_shapes: list[list[int]], calibration: Ite
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
     try:
         with torch.no_grad():
-            graph = torch.export.export(module.eval(), sample).module()
+            graph = torch.export.export(inference_mode(module), sample).module()
             prepared = quantize_pt2e.prepare_pt2e(graph, quantizer)
             count = 0
             for arrays in calibration:

@@ -12,6 +12,8 @@ full unpickle: what `weights_only=True` refuses is refused.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,7 +183,8 @@ def _read_deepspeed(path: Path, trust_model: bool) -> tuple[dict[str, Any], dict
     from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
     try:
-        state = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # its progress: stdout is ours
+            state = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError, AssertionError) as error:
         raise ModelFileError(f"DeepSpeed could not consolidate {path} (tag {tag}): {type(error).__name__}: {error}", fix="check every rank's files of the checkpoint are present") from error
     stage = _zero_stage(path / tag)

@@ -117,3 +117,7 @@ def sample_images(size: int = 64, count: int = 16) -> np.ndarray:
             for column in range(0, photo.shape[1] - size, (photo.shape[1] - size) // 3):
                 crops.append(photo[row:row + size, column:column + size])
     return (np.stack(crops[:count]) / 255.0).astype(np.float32)
+
+
+class NotAWeight:
+    """A plain Python object: a checkpoint that pickles one is not a state dict of tensors (weights_only refuses it)."""
