@@ -179,11 +179,12 @@ def _read_deepspeed(path: Path, trust_model: bool) -> tuple[dict[str, Any], dict
             f"DeepSpeed checkpoint {path} is stored as Python pickles (engine and optimizer state); loading them can run code from the files",
             fix="pass --trust-model (API: trust_model=True) if you trust where the checkpoint came from, or save the weights with safetensors",
         )
-    require("deepspeed", "consolidating a DeepSpeed checkpoint")
-    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
-
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # its progress: stdout is ours
+        # DeepSpeed logs to stdout (its handler binds the stream at import) and draws progress bars: stdout is ours.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            require("deepspeed", "consolidating a DeepSpeed checkpoint")
+            from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
             state = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
     except (FileNotFoundError, ValueError, KeyError, RuntimeError, AssertionError) as error:
         raise ModelFileError(f"DeepSpeed could not consolidate {path} (tag {tag}): {type(error).__name__}: {error}", fix="check every rank's files of the checkpoint are present") from error
@@ -191,13 +192,14 @@ def _read_deepspeed(path: Path, trust_model: bool) -> tuple[dict[str, Any], dict
     return {key: value.float() for key, value in state.items()}, {"tag": tag, "zero_stage": stage, "consolidated_by": "deepspeed.utils.zero_to_fp32"}
 
 
-def _zero_stage(folder: Path) -> int | None:
-    """The ZeRO stage from DeepSpeed's file names (zero_pp_rank_* = 1/2, zero3 shards = *_optim_states with zero_pp too)."""
+def _zero_stage(folder: Path) -> str | None:
+    """The ZeRO stage from DeepSpeed's file names: stage 3 shards the model states per rank (zero_pp_rank_*_model_states);
+    stages 1 and 2 write one mp_rank_* model file and per-rank optimizer files, the same names for both."""
     names = [p.name for p in folder.iterdir()]
     if any(name.startswith("zero_pp_rank_") and "model_states" in name for name in names):
-        return 3
+        return "3"
     if any("optim_states" in name for name in names):
-        return 2  # stage 1 and 2 write the same files; zero_to_fp32 reads the stage from them
+        return "1 or 2"
     return None
 
 

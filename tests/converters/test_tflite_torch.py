@@ -100,7 +100,9 @@ def test_deepspeed_zero2_checkpoint_to_tflite_int8_and_onnx_int8(tmp_path, digit
     assert not list(tmp_path.glob("no.tflite*"))
     float_model = torch_nets.digits_cnn()
     described = apply_weights(float_model, tmp_path / "ds", trust_model=True)
-    assert described["zero_stage"] == 2 and described["consolidated_by"] == "deepspeed.utils.zero_to_fp32"
+    assert described["zero_stage"] == "1 or 2" and described["consolidated_by"] == "deepspeed.utils.zero_to_fp32"
+    as_json = edge_sdk("convert", FACTORY, "--weights", tmp_path / "ds", "--trust-model", "--to", "onnx", *DIGITS, "-o", tmp_path / "fp32.onnx", "--json")
+    assert json.loads(as_json.stdout)["manifest"]["mode"] == "fp32"  # DeepSpeed's logging stays off our stdout
     tflite, onnx = _to_int8_twins(tmp_path / "ds", tmp_path, digits_npz, "--trust-model")
     _check_within_float(tflite, onnx, float_model.eval(), digits_npz[1])
 
@@ -198,3 +200,23 @@ def test_pt2_with_nhwc_input_and_float_modes_torchscript_refused(tmp_path, digit
     with pytest.raises(ModelFileError, match=r"(?s)TorchScript.*torch.export.save"):
         convert(tmp_path / "cnn.ts", tmp_path / "ts.tflite", input_shapes={"": [1, 1, 8, 8]})
     assert not (tmp_path / "ts.tflite").exists()
+
+
+@pytest.mark.slow
+def test_deepspeed_zero3_checkpoint_of_two_gloo_processes_is_consolidated(tmp_path, digits_npz):
+    pytest.importorskip("deepspeed")
+    from edge_sdk.loaders.torch_weights import apply_weights
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    port = str(_free_port())
+    ranks = [subprocess.Popen([sys.executable, "-m", "tests.converters.deepspeed_train", tmp_path / "ds3", digits_npz[0], "--stage", "3",
+                               "--rank", str(rank), "--world-size", "2", "--port", port], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+             for rank in (0, 1)]
+    for process in ranks:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr[-3000:]
+    assert len(list((tmp_path / "ds3").glob("*/zero_pp_rank_*_model_states.pt"))) == 2
+    model = torch_nets.digits_cnn()
+    described = apply_weights(model, tmp_path / "ds3", trust_model=True)
+    assert described["zero_stage"] == "3"
+    assert torch_nets.accuracy(model.eval(), digits_npz[1]) >= 0.9
