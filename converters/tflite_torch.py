@@ -66,7 +66,7 @@ def load_source(model: Any, input_shapes: dict[str, list[int]] | None) -> _Sourc
         model = TorchModelSpec(model)
     if isinstance(model, TorchModelSpec):
         module, weights = factory_model(model)
-        record = {"path": model.factory, "kind": "pytorch_factory", "framework": "torch", "weights": weights}
+        record: dict[str, Any] = {"path": model.factory, "kind": "pytorch_factory", "framework": "torch", "weights": weights}
         return _Source(module, _given_shapes(input_shapes, str(model)), {**record, "parameters": _parameters(module)})
     if isinstance(model, torch.nn.Module):
         return _Source(model.eval(), _given_shapes(input_shapes, type(model).__name__), {"path": type(model).__name__, "kind": "pytorch_module", "framework": "torch", "parameters": _parameters(model)})
@@ -203,8 +203,8 @@ def _validate(tflite_path: Path, module: Any, data: Dataset | None, shapes: list
             by_runner_name = {spec.name: fitted[name] for spec, (name, _) in zip(runner.inputs, binding.model_inputs)}
             artifact_outputs.append(next(iter(runner.infer(by_runner_name).values()))[0])
             source_outputs.append(run_module(module, [fitted[name] for name, _ in binding.model_inputs])[0])
-    figures = metrics.fidelity(np.stack(artifact_outputs), np.stack(source_outputs))
-    figures = {key: (None if value is None or not np.isfinite(value) else float(value)) for key, value in figures.items()}
+    measured = metrics.fidelity(np.stack(artifact_outputs), np.stack(source_outputs))
+    figures: dict[str, float | None] = {key: (None if value is None or not np.isfinite(value) else float(value)) for key, value in measured.items()}
     cosine = figures["cosine_mean"] if figures["cosine_mean"] is not None else 1.0
     status = "passed" if cosine >= MIN_COSINE[options.mode] else "failed"
     if status == "failed":

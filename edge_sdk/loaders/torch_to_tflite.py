@@ -71,13 +71,13 @@ def float_flatbuffer(module: Any, example_shapes: list[list[int]]) -> bytes:
     return bytes(edge_model.model_content())
 
 
-def signature_input_names(flatbuffer: bytes) -> list[str]:
-    """Input names of the flatbuffer's default signature, in the order the PyTorch model takes them."""
+def signature_input_names(flatbuffer: bytes) -> tuple[list[str], str]:
+    """(input names, signature key) of the flatbuffer's first signature, names in the order the PyTorch model takes them."""
     interpreter_module = require("ai_edge_litert.interpreter", "reading a TFLite signature")
     interpreter = interpreter_module.Interpreter(model_content=flatbuffer)
     signatures = interpreter.get_signature_list()
     key = next(iter(signatures))
-    return list(signatures[key]["inputs"]), key  # type: ignore[return-value]
+    return list(signatures[key]["inputs"]), key
 
 
 def aeq_quantize(flatbuffer: bytes, mode: str, calibration: Iterable[list[np.ndarray]] | None) -> bytes:
@@ -252,7 +252,8 @@ def explicit_pads(model: Any) -> Any:
         strides = list(attributes["strides"].ints) if "strides" in attributes else [1] * len(spatial)
         dilations = list(attributes["dilations"].ints) if "dilations" in attributes else [1] * len(spatial)
         begins, ends = [], []
-        for size, k, stride, dilation in zip(spatial, kernel, strides, dilations):
+        for known, k, stride, dilation in zip(spatial, kernel, strides, dilations):
+            size = int(known or 0)
             total = max((-(-size // stride) - 1) * stride + (k - 1) * dilation + 1 - size, 0)
             small, large = total // 2, total - total // 2
             begins.append(small if mode == "SAME_UPPER" else large)

@@ -203,19 +203,20 @@ def test_pt2_with_nhwc_input_and_float_modes_torchscript_refused(tmp_path, digit
 
 
 @pytest.mark.slow
-def test_deepspeed_zero3_checkpoint_of_two_gloo_processes_is_consolidated(tmp_path, digits_npz):
+def test_deepspeed_zero3_bf16_checkpoint_of_two_gloo_processes_is_consolidated(tmp_path, digits_npz):
     pytest.importorskip("deepspeed")
     from edge_sdk.loaders.torch_weights import apply_weights
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     port = str(_free_port())
-    ranks = [subprocess.Popen([sys.executable, "-m", "tests.converters.deepspeed_train", tmp_path / "ds3", digits_npz[0], "--stage", "3",
+    ranks = [subprocess.Popen([sys.executable, "-m", "tests.converters.deepspeed_train", tmp_path / "ds3", digits_npz[0], "--stage", "3", "--bf16",
                                "--rank", str(rank), "--world-size", "2", "--port", port], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
              for rank in (0, 1)]
     for process in ranks:
         _, stderr = process.communicate(timeout=600)
         assert process.returncode == 0, stderr[-3000:]
     assert len(list((tmp_path / "ds3").glob("*/zero_pp_rank_*_model_states.pt"))) == 2
+    assert len(list((tmp_path / "ds3").glob("*/bf16_zero_pp_rank_*_optim_states.pt"))) == 2  # bf16 training, fp32 masters
     model = torch_nets.digits_cnn()
     described = apply_weights(model, tmp_path / "ds3", trust_model=True)
     assert described["zero_stage"] == "3"
