@@ -210,3 +210,27 @@ def factory_model(spec: TorchModelSpec) -> tuple[Any, dict[str, Any] | None]:
     model = module_from_factory(spec.factory)
     described = apply_weights(model, spec.weights, trust_model=spec.trust_model) if spec.weights is not None else None
     return model.eval(), described
+
+
+def describe_factory(spec: TorchModelSpec, input_shapes: dict[str, list[int]]) -> dict[str, Any]:
+    """What `edge-sdk inspect package.module:factory --input-shape ...` shows: the module's inputs and outputs (from one
+    run on zeros at the example shapes), its parameter count and the checkpoint applied, if any."""
+    if not input_shapes:
+        raise UsageError(f"inspecting the PyTorch factory {spec.factory} needs its example input shape", fix="pass --input-shape 1,3,224,224")
+    torch = require("torch", "inspecting a PyTorch factory")
+    model, weights = factory_model(spec)
+    examples = [torch.zeros(shape, dtype=torch.float32) for shape in input_shapes.values()]
+    try:
+        with torch.no_grad():
+            result = model(*examples)
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        raise UsageError(f"the PyTorch model of {spec.factory} does not run at input shapes {list(input_shapes.values())}: {type(error).__name__}: {error}",
+                         fix="give the shape the model takes (NCHW for convolutions), e.g. --input-shape 1,3,224,224") from error
+    outputs = result if isinstance(result, (list, tuple)) else [result]
+    return {
+        "path": spec.factory, "kind": "pytorch_factory", "module": type(model).__name__,
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "inputs": [{"name": name or f"input_{i}", "shape": list(shape), "dtype": "float32"} for i, (name, shape) in enumerate(input_shapes.items())],
+        "outputs": [{"name": f"output_{i}", "shape": list(value.shape), "dtype": str(value.dtype).replace("torch.", "")} for i, value in enumerate(outputs)],
+        "weights": weights,
+    }

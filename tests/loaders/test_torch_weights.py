@@ -130,3 +130,23 @@ def test_unknown_weights_are_refused(tmp_path):
     (sharded / "model.safetensors.index.json").write_text(json.dumps({"weight_map": {"0.weight": "model-00001-of-00002.safetensors"}}))
     with pytest.raises(ModelFileError, match="lists shard"):
         apply_weights(digits_cnn(), sharded)
+
+
+def test_inspect_describes_a_factory_module_with_its_weights(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    safetensors_torch.save_file(_trained_state(), tmp_path / "w.safetensors")
+    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    shown = subprocess.run([sys.executable, "-m", "edge_sdk", "inspect", "tests.converters.torch_nets:digits_cnn", "--input-shape", "1,1,8,8",
+                            "--weights", tmp_path / "w.safetensors", "--json"], capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert shown.returncode == 0, shown.stderr
+    described = json.loads(shown.stdout)
+    assert described["parameters"] == sum(v.numel() for v in digits_cnn().parameters())
+    assert described["inputs"][0]["shape"] == [1, 1, 8, 8] and described["outputs"][0]["shape"] == [1, 10]
+    assert described["weights"]["kind"] == "safetensors"
+    wrong = subprocess.run([sys.executable, "-m", "edge_sdk", "inspect", "tests.converters.torch_nets:digits_cnn", "--input-shape", "1,3,8,8"],
+                           capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    assert wrong.returncode == 2 and "does not run at input shapes" in wrong.stderr and "Traceback" not in wrong.stderr
