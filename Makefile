@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
+	# DeepSpeed is a source distribution: build it without its C++/CUDA ops, against the torch installed above.
+	case ",$(EXTRAS)," in *,all,*|*,deepspeed,*) DS_BUILD_OPS=0 $(PIP) install --quiet --no-build-isolation -c $(CONSTRAINTS) deepspeed;; esac
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -83,6 +83,10 @@ class Builder:
         if conversion.format.needs_calibration(conversion.mode) and conversion.calibration is None:
             raise UsageError(f"--quant {conversion.mode} needs calibration data", fix="pass --calib DATA (.npz, .npy or an image folder)")
 
+    def for_source(self, source: Any) -> Builder:
+        """The builder for this source (a format may hand some sources to another builder: TFLite from PyTorch)."""
+        return self
+
     def writes_artifact(self, options: Any) -> bool:
         """False when the artifact stays elsewhere (a TensorRT engine built and kept on a device)."""
         return True
@@ -124,6 +128,7 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
     if output.suffix.lower() not in spec.suffixes:
         raise UsageError(f"--to {spec.name} writes {' or '.join(spec.suffixes)} files, not {output.name}", fix=f"name the output *{spec.suffix}")
     source = _absolute_source(source)
+    builder = builder.for_source(source)
     if not isinstance(source, Path) and "torch" not in spec.source_kinds:  # an nn.Module or a module:factory spec
         takers = [name for name, other in FORMATS.items() if "torch" in other.source_kinds]
         raise UsageError(f"a PyTorch model (nn.Module or module:factory spec) converts with --to {' or '.join(takers)}, not {spec.name}")

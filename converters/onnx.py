@@ -231,7 +231,7 @@ def _manifest(conversion: Conversion, validation: dict[str, Any]) -> dict[str, A
         "mode": options.mode,
         "options": {**asdict(options), **conversion.data.record()},
         "source": {
-            "path": str(source_path) if source_path else (str(source) if isinstance(source, str) else type(source).__name__),
+            "path": str(source_path) if source_path else (str(source) if isinstance(source, str) or hasattr(source, "factory") else type(source).__name__),
             "sha256": sha256_of(source_path) if source_path else None,
             "kind": kind if kind != "keras" else loaded.kind,
             "framework": getattr(loaded, "framework", None) or "torch",

@@ -58,6 +58,10 @@ class TFLiteOptions:
     # float through the MLIR quantizer's denylists; such models keep float inputs and outputs.
     float_nodes: list[str] = field(default_factory=list)
     float_ops: list[str] = field(default_factory=list)
+    # PyTorch / ONNX sources (converters/tflite_torch.py): an NHWC-input artifact from an NCHW model, and the int8
+    # quantizer ("aeq": ai-edge-quantizer, "pt2e": litert-torch's PT2E; None = the measured default, aeq).
+    nhwc_input: bool = False
+    torch_quantizer: str | None = None
 
     def __post_init__(self) -> None:
         _check_mode(self, "tflite", "a TFLite")
@@ -179,11 +183,13 @@ def _dest(flag: str) -> str:
 
 class TFLiteArguments(_Arguments):
     title = "TFLite (--to tflite)"
-    flags = {"allow_float_fallback": "--allow-float-fallback"}
+    flags = {"allow_float_fallback": "--allow-float-fallback", "nhwc_input": "--nhwc-input", "torch_quantizer": "--torch-quantizer"}
 
     def add(self, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group(self.title)
         group.add_argument("--allow-float-fallback", action="store_true", default=None, help="int8: keep ops without int8 kernels in float")
+        group.add_argument("--nhwc-input", action="store_true", default=None, help="from PyTorch/ONNX: the artifact takes NHWC (the PyTorch model takes NCHW)")
+        group.add_argument("--torch-quantizer", choices=["aeq", "pt2e"], help="int8 from PyTorch/ONNX: ai-edge-quantizer (aeq, default) or litert-torch's PT2E")
 
 
 class OnnxArguments(_Arguments):

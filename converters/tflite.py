@@ -36,10 +36,18 @@ SPEC = FORMATS["tflite"]
 
 
 class TFLiteBuilder(Builder):
+    def for_source(self, source: Any) -> Builder:
+        """PyTorch and ONNX sources are exported by litert-torch (converters.tflite_torch, issue 14)."""
+        from converters import tflite_torch
+
+        return tflite_torch.BUILDER if tflite_torch.handles(source) else self
+
     def check(self, conversion: Conversion) -> None:
         pass  # a quantization-aware int8 model needs no calibration data: checked once the source is loaded
 
     def load(self, conversion: Conversion) -> LoadedModel:
+        if conversion.options.nhwc_input or conversion.options.torch_quantizer:
+            raise UsageError("--nhwc-input and --torch-quantizer apply to PyTorch and ONNX sources, not Keras or SavedModel")
         loaded = load_model(conversion.source)
         conversion.shapes = resolve_input_shapes(loaded.signature, conversion.data.input_shapes, conversion.source)
         if conversion.format.needs_calibration(conversion.mode) and conversion.calibration is None and not _learned_ranges(conversion.options, loaded):

@@ -19,6 +19,12 @@ _EXTRAS: dict[str, tuple[str, str]] = {
     "onnxruntime": ("ONNX Runtime", "onnx"),
     "tf2onnx": ("tf2onnx", "onnx"),
     "torch": ("PyTorch", "torch"),
+    "litert_torch": ("litert-torch (PyTorch/ONNX -> TFLite)", "torch-tflite"),
+    "ai_edge_quantizer": ("ai-edge-quantizer", "torch-tflite"),
+    "onnx2torch": ("onnx2torch (ONNX -> TFLite)", "torch-tflite"),
+    "safetensors": ("safetensors", "torch-tflite"),
+    "safetensors.torch": ("safetensors", "torch-tflite"),
+    "deepspeed": ("DeepSpeed (ZeRO checkpoints)", "deepspeed"),
     "PIL": ("Pillow (image folders)", "images"),
     "PIL.Image": ("Pillow (image folders)", "images"),
     "matplotlib": ("matplotlib (report plots)", "report"),
@@ -34,10 +40,16 @@ def require(module_name: str, purpose: str | None = None) -> ModuleType:
     except ImportError as error:
         label, extra = _EXTRAS.get(module_name, (module_name, "all"))
         needed_for = f" (needed for {purpose})" if purpose else ""
-        raise MissingDependencyError(
-            f"{label} not installed{needed_for}: {error}",
-            fix=f"pip install 'edge-sdk[{extra}]'",
-        ) from error
+        raise MissingDependencyError(f"{label} not installed{needed_for}: {error}", fix=install_command(extra)) from error
+
+
+def install_command(extra: str) -> str:
+    """The command that installs an extra with the pins it needs (requirements/constraints.txt of the source tree)."""
+    if extra == "deepspeed":  # a source distribution: no C++/CUDA ops at build time, built against the installed torch
+        return "DS_BUILD_OPS=0 pip install --no-build-isolation -c requirements/constraints.txt 'edge-sdk[deepspeed]'"
+    if extra == "torch-tflite":  # litert-torch needs typing_extensions<4.13 (xdsl): the constraints pin 4.12.2
+        return "pip install -c requirements/constraints.txt 'edge-sdk[torch-tflite]'"
+    return f"pip install 'edge-sdk[{extra}]'"
 
 
 def is_available(module_name: str) -> bool:

@@ -20,6 +20,8 @@ def convert(
     options: Any = None,
     *,
     data: DataSettings | None = None,
+    weights: str | Path | None = None,
+    trust_model: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
     **settings: Any,
@@ -36,8 +38,10 @@ def convert(
     and `float_nodes` (layers kept in float: TFLite output tensor names, ONNX node names, as saved by
     `edge_sdk.debug.fallback`). A setting of another format is refused (exit 2) naming its format.
 
-    `model` is a file, or for formats that take "torch" sources (onnx) also a PyTorch nn.Module or a
-    `package.module:factory` spec.
+    `model` is a file, or for formats that take "torch" sources (tflite, onnx) also a PyTorch nn.Module or a
+    `package.module:factory` spec. `weights` (a .safetensors file, an Accelerate save_model folder, a DeepSpeed
+    checkpoint folder - pickles, so only with `trust_model=True` - or a plain state dict, read with
+    weights_only=True) are loaded into a `module:factory` model (edge_sdk.loaders.torch_weights).
     """
     from converters.base import convert_with
     from converters.options import options_from_settings
@@ -56,6 +60,13 @@ def convert(
     format_name = next((name for name, spec in FORMATS.items() if isinstance(options, spec.options_type())), None)
     if format_name is None:
         raise UsageError(f"{type(options).__name__} is not the options class of a format", fix=f"use the options of one of {', '.join(FORMATS)}")
+    if weights is not None:
+        from edge_sdk.loaders.to_onnx import is_factory_spec
+        from edge_sdk.loaders.torch_weights import TorchModelSpec
+
+        if not is_factory_spec(model):
+            raise UsageError(f"--weights applies to a PyTorch package.module:factory model, not {model}", fix="give the factory that builds the architecture, e.g. mypkg.nets:make_cnn")
+        model = TorchModelSpec(str(model), Path(weights), trust_model)
     from edge_sdk.quiet import framework_output
 
     with framework_output(f"converting {getattr(model, 'name', model)} to {format_name} {options.mode}"):  # frameworks' logs: -v shows them

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--calib-samples", type=int, default=300, help="deterministic subset of the calibration data (default 300)")
     convert.add_argument("--validate-data", type=Path, help="data to validate the artifact against its source (default: --calib)")
     convert.add_argument("--input-shape", action="append", help="concrete input shape, e.g. 1,28,28,1 or NAME:1,28,28,1")
+    torch_group = convert.add_argument_group("PyTorch sources (module:factory, .pt2) and checkpoints")
+    torch_group.add_argument("--weights", type=Path, help="trained weights for a module:factory model: .safetensors, Accelerate save_model folder, DeepSpeed checkpoint folder, .pt/.bin state dict")
+    torch_group.add_argument("--trust-model", action="store_true", help="allow loading pickles (DeepSpeed checkpoints), which can run code from the files")
     convert.add_argument("--float-nodes-from", type=Path, help="keep the layers a fallback chose in float (JSON from `edge-sdk debug --save-fallback`)")
     for spec in FORMATS.values():  # each format's own flags, from its row in the format table
         spec.argument_group().add(convert)
@@ -129,7 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_args(bench)
 
     inspect = commands.add_parser("inspect", help="show an artifact's signature, quantization, ops and manifest")
-    inspect.add_argument("artifact", type=Path)
+    inspect.add_argument("artifact", type=Path, help="an artifact, or a PyTorch package.module:factory (with --input-shape)")
+    inspect.add_argument("--input-shape", action="append", help="PyTorch factory: example input shape, e.g. 1,3,224,224")
+    inspect.add_argument("--weights", type=Path, help="PyTorch factory: checkpoint to load (as for convert)")
+    inspect.add_argument("--trust-model", action="store_true", help="PyTorch factory: allow pickled checkpoints (DeepSpeed)")
     _add_output_args(inspect)
 
     debug = commands.add_parser("debug", help="rank an int8 artifact's layers by quantization error; --max-drop keeps the worst in float")

@@ -64,6 +64,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         input_key=args.input_key,
         seed=args.seed,
         float_nodes=_float_nodes_from(args.float_nodes_from),
+        weights=args.weights,
+        trust_model=args.trust_model,
         overwrite=args.overwrite,
         progress=_progress(args),
         **format_settings,
@@ -188,13 +190,36 @@ def _warn_about_artifacts(results: list[Any]) -> None:
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from edge_sdk.api import inspect_artifact
+    from edge_sdk.loaders.to_onnx import is_factory_spec
     from edge_sdk.tables import inspection_text
 
     from edge_sdk.quiet import framework_output
 
+    if is_factory_spec(str(args.artifact)):  # a PyTorch package.module:factory: describe its module (issue 14)
+        with framework_output(f"describing {args.artifact}"):
+            return _inspect_factory(args)
+    if args.weights or args.input_shape:
+        from edge_sdk.errors import UsageError
+
+        raise UsageError("--input-shape and --weights apply to inspecting a PyTorch package.module:factory, not an artifact")
     with framework_output(f"reading {args.artifact}"):
         info = inspect_artifact(args.artifact)
     print(json.dumps(info, indent=2) if args.json else inspection_text(info))
+    return 0
+
+
+def _inspect_factory(args: argparse.Namespace) -> int:
+    from edge_sdk.loaders.torch_weights import TorchModelSpec, describe_factory
+    from edge_sdk.models import parse_input_shapes
+
+    described = describe_factory(TorchModelSpec(str(args.artifact), args.weights, args.trust_model), parse_input_shapes(args.input_shape))
+    weights = described["weights"]
+    print(json.dumps(described, indent=2) if args.json else "\n".join([
+        f"{described['path']}  (PyTorch {described['module']}, {described['parameters']} parameters)",
+        *[f"input  {t['name']} {t['shape']} {t['dtype']}" for t in described["inputs"]],
+        *[f"output {t['name']} {t['shape']} {t['dtype']}" for t in described["outputs"]],
+        *([f"weights: {weights['kind']} {weights['path']} ({weights['tensors']} tensors)"] if weights else []),
+    ]))
     return 0
 
 

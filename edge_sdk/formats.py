@@ -112,7 +112,7 @@ FORMATS: dict[str, FormatSpec] = {
             # Float modes must match closely; quantized ones only have to be sane (accuracy is bench's job).
             tolerances={FP32: Tolerance(0.9999, min_sqnr_db=40.0), FP16: Tolerance(0.999, min_sqnr_db=30.0), DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0),
                         INT8: Tolerance(0.9, min_sqnr_db=10.0), INT16X8: Tolerance(0.98, min_sqnr_db=15.0)},
-            calibrated_modes=(INT8, INT16X8), source_kinds=("keras", "h5", "savedmodel"), inspector="edge_sdk.inspection:inspect_tflite",
+            calibrated_modes=(INT8, INT16X8), source_kinds=("keras", "h5", "savedmodel", "onnx", "pt2", "torchscript", "torch"), inspector="edge_sdk.inspection:inspect_tflite",
         ),
         FormatSpec(
             "onnx", (".onnx",), ("onnxruntime",), (FP32, FP16, DYNAMIC, INT8), False, "converters.onnx",

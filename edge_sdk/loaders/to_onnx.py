@@ -8,7 +8,9 @@ MODEL.onnx.data beside the model; the ONNX converter keeps them as external data
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import re
 import sys
@@ -69,7 +71,11 @@ class TorchSource:
 
 def torch_source(source: Any) -> TorchSource:
     """An nn.Module, a `module:factory` spec, a .pt2 file or a TorchScript file, loaded."""
+    from edge_sdk.loaders.torch_weights import TorchModelSpec, factory_model
+
     torch = require("torch", "PyTorch intake")
+    if isinstance(source, TorchModelSpec):  # a factory with --weights (checkpoint intake)
+        return TorchSource(factory_model(source)[0], str(source), "module")
     if isinstance(source, torch.nn.Module):
         return TorchSource(source.eval(), type(source).__name__, "module")
     if is_factory_spec(source):
@@ -167,7 +173,8 @@ def torch_to_onnx(source: TorchSource, shapes: dict[str, list[int]]) -> Any:
     with tempfile.TemporaryDirectory(prefix="edge-sdk-torch-") as folder:
         target = Path(folder) / "model.onnx"
         try:
-            with torch.no_grad():
+            # torch.onnx.export (dynamo) prints its progress to stdout, which carries only our output (--json).
+            with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
                 torch.onnx.export(source.model, examples, str(target), input_names=names, output_names=["output"], dynamo=dynamo, opset_version=ONNX_OPSET if not dynamo else None)
         except Exception as error:  # noqa: BLE001 - torch's exporters raise many unrelated classes; re-raised with context
             if isinstance(error, (KeyboardInterrupt, MemoryError)):
