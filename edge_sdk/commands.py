@@ -196,8 +196,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     from edge_sdk.quiet import framework_output
 
     if is_factory_spec(str(args.artifact)):  # a PyTorch package.module:factory: describe its module (issue 14)
-        with framework_output(f"describing {args.artifact}"):
-            return _inspect_factory(args)
+        return _inspect_factory(args)
     if args.weights or args.input_shape:
         from edge_sdk.errors import UsageError
 
@@ -212,7 +211,10 @@ def _inspect_factory(args: argparse.Namespace) -> int:
     from edge_sdk.loaders.torch_weights import TorchModelSpec, describe_factory
     from edge_sdk.models import parse_input_shapes
 
-    described = describe_factory(TorchModelSpec(str(args.artifact), args.weights, args.trust_model), parse_input_shapes(args.input_shape))
+    from edge_sdk.quiet import framework_output
+
+    with framework_output(f"describing {args.artifact}"):
+        described = describe_factory(TorchModelSpec(str(args.artifact), args.weights, args.trust_model), parse_input_shapes(args.input_shape))
     weights = described["weights"]
     print(json.dumps(described, indent=2) if args.json else "\n".join([
         f"{described['path']}  (PyTorch {described['module']}, {described['parameters']} parameters)",

@@ -265,7 +265,7 @@ def test_a_keyword_of_another_format_is_refused_naming_its_format(tmp_path):
 def test_a_pytorch_source_is_refused_by_formats_whose_row_does_not_take_it(tmp_path):
     from edge_sdk.api import convert
 
-    for format_name, suffix in (("tflite", ".tflite"), ("tensorrt", ".engine")):
-        with pytest.raises(UsageError, match=f"converts with --to onnx, not {format_name}"):
+    for format_name, suffix in (("tensorrt", ".engine"),):  # tflite and onnx take PyTorch sources (issue 14)
+        with pytest.raises(UsageError, match=f"converts with --to tflite or onnx, not {format_name}"):
             convert("my_package.models:build_net", tmp_path / f"m{suffix}", to=format_name)
     assert list(tmp_path.iterdir()) == []

@@ -9,11 +9,8 @@ MODEL.onnx.data beside the model; the ONNX converter keeps them as external data
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
-import os
 import re
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,7 @@ from typing import Any
 
 from edge_sdk._lazy import require
 from edge_sdk.errors import ConversionError, ModelFileError, UsageError
+from edge_sdk.loaders.torch_factory import module_from_factory
 from edge_sdk.models import LoadedModel, load_model
 
 ONNX_OPSET = 17
@@ -139,25 +137,6 @@ def refuse_pickles_in_pt2(path: Path) -> None:
                             raise ModelFileError(f"{refused} ({name}: {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})", fix=fix) from error
     except (zipfile.BadZipFile, OSError, ValueError, AttributeError) as error:
         raise ModelFileError(f"{path} is not a readable .pt2 archive: {type(error).__name__}: {error}", fix="save it with torch.export.save(program, 'model.pt2')") from error
-
-
-def module_from_factory(spec: str) -> Any:
-    """Import `package.module:factory` and call the factory; it must return an nn.Module."""
-    torch = require("torch", "PyTorch intake")
-    module_name, _, attribute = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like `python -m`: a factory module in the working folder imports
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise UsageError(f"PyTorch factory spec {spec!r}: cannot import module {module_name!r}: {error}", fix="check the module is on PYTHONPATH (run from its folder)") from error
-    factory = getattr(module, attribute, None)
-    if not callable(factory):
-        raise UsageError(f"PyTorch factory spec {spec!r}: module {module_name!r} has no callable {attribute!r}")
-    model = factory()
-    if not isinstance(model, torch.nn.Module):
-        raise UsageError(f"PyTorch factory spec {spec!r} returned {type(model).__name__}, not a torch.nn.Module")
-    return model
 
 
 def torch_to_onnx(source: TorchSource, shapes: dict[str, list[int]]) -> Any:

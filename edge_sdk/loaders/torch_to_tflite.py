@@ -20,6 +20,7 @@ import numpy as np
 
 from edge_sdk._lazy import require
 from edge_sdk.errors import ConversionError
+from edge_sdk.formats import DYNAMIC, FP16, INT8, INT16X8
 
 # int8 quantizers: "aeq" = ai-edge-quantizer's static_wi8_ai8 recipe on the float flatbuffer, "pt2e" = litert-torch's
 # PT2EQuantizer (per-channel symmetric weights, histogram observers) in the PyTorch graph. AEQ is the default: it
@@ -85,13 +86,13 @@ def aeq_quantize(flatbuffer: bytes, mode: str, calibration: Iterable[list[np.nda
     require("ai_edge_quantizer", "quantizing a TFLite model")
     from ai_edge_quantizer import algorithm_manager, qtyping, quantizer, recipe
 
-    if mode == "fp16":
+    if mode == FP16:
         recipe_manager = quantizer.Quantizer(flatbuffer)
         recipe_manager.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
                                               algorithm_key=algorithm_manager.AlgorithmName.FLOAT_CASTING)
         chosen = recipe_manager.get_quantization_recipe()
     else:
-        chosen = {"dynamic": recipe.dynamic_wi8_afp32, "int8": recipe.static_wi8_ai8, "int16x8": recipe.static_wi8_ai16}[mode]()
+        chosen = {DYNAMIC: recipe.dynamic_wi8_afp32, INT8: recipe.static_wi8_ai8, INT16X8: recipe.static_wi8_ai16}[mode]()
     job = quantizer.Quantizer(flatbuffer, chosen)
     try:
         result = None
@@ -141,7 +142,7 @@ def pt2e_quantize(module: Any, example_shapes: list[list[int]], calibration: Ite
     return bytes(edge_model.model_content())
 
 
-def integer_io(flatbuffer: bytes, dtype: str = "int8") -> bytes:
+def integer_io(flatbuffer: bytes, dtype: str = INT8) -> bytes:
     """Make the quantized model take and give `dtype` (drop the QUANTIZE / DEQUANTIZE ops at its inputs and outputs).
 
     TensorFlow's `modify_model_io_type` does the flatbuffer surgery (the same the TFLite converter applies for
@@ -154,7 +155,7 @@ def integer_io(flatbuffer: bytes, dtype: str = "int8") -> bytes:
     io_types = {t["dtype"] for key in ("inputs", "outputs") for t in analyze_tflite(flatbuffer)["io"][key]}
     if io_types == {dtype}:
         return flatbuffer  # ai-edge-quantizer's static recipes already give integer inputs and outputs
-    target = {"int8": tf.int8, "int16": tf.int16}[dtype]
+    target = {INT8: tf.int8, "int16": tf.int16}[dtype]  # numpy dtype names (int8 doubles as the mode's name)
     try:
         return bytes(modify_model_io_type(flatbuffer, target, target))
     except (ValueError, RuntimeError) as error:

@@ -205,7 +205,7 @@ def _zero_stage(folder: Path) -> str | None:
 
 def factory_model(spec: TorchModelSpec) -> tuple[Any, dict[str, Any] | None]:
     """(nn.Module in eval mode, weights description or None) for a TorchModelSpec."""
-    from edge_sdk.loaders.to_onnx import module_from_factory
+    from edge_sdk.loaders.torch_factory import module_from_factory
 
     model = module_from_factory(spec.factory)
     described = apply_weights(model, spec.weights, trust_model=spec.trust_model) if spec.weights is not None else None
