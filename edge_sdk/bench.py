@@ -15,10 +15,12 @@ from edge_sdk.artifact import load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
-from edge_sdk.errors import EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
+from edge_sdk.errors import DataError, DataFileError, EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
+from edge_sdk.model_safety import check_model_file
 from edge_sdk.models import detect_model_kind
 from edge_sdk.progress import Progress
+from edge_sdk.reference_eval import ReferenceCache
 from edge_sdk.results import BenchResult
 from targets.runners import runner_for
 from targets.runners.base import BaseRunner, RunnerOptions
@@ -75,26 +77,6 @@ class Evaluation:
     first_inference_ms: float
 
 
-class ReferenceCache:
-    """Float reference outputs, computed once per preprocessing spec and sample subset."""
-
-    def __init__(self, path: Path, settings: BenchSettings, progress: Progress) -> None:
-        self.path = path
-        self.settings = settings
-        self.progress = progress
-        self._cache: dict[str, Evaluation] = {}
-        self.description: dict[str, Any] | None = None
-
-    def outputs_for(self, dataset: Dataset, indices: list[int] | None) -> Evaluation:
-        key = json.dumps([dataset.spec.to_dict(), indices])
-        if key not in self._cache:
-            runner = runner_for(self.path, self.settings.runner)
-            with runner:
-                self.description = runner.describe()
-                self._cache[key] = evaluate(runner, dataset, indices, self.progress, f"reference {self.path.name}")
-        return self._cache[key]
-
-
 def bench(
     artifacts: list[Path],
     data: Path,
@@ -119,7 +101,8 @@ def bench(
         raise UsageError("no artifacts to benchmark")
     references = ReferenceCache(Path(reference), settings, progress) if reference else None
     if reference:
-        detect_model_kind(Path(reference))  # a missing or unreadable reference fails before any work
+        # A missing or unreadable reference, or one that carries code, fails before any work.
+        check_model_file(Path(reference), detect_model_kind(Path(reference)))
     environment = describe_machine()
     keys = [result_key(Path(path), Path(data), reference, settings.to_dict(), preprocess or {}, input_key, label_key, settings.target) for path in artifacts] if checkpoint else []
     if checkpoint:
@@ -133,6 +116,10 @@ def bench(
             continue
         try:
             result = _bench_one(Path(path), Path(data), references, settings, preprocess or {}, input_key, label_key, environment, progress)
+        except DataFileError as error:
+            # The data itself is unusable: every artifact would fail the same way, so stop now (exit 4).
+            done = f" ({_unfinished(artifacts, index, checkpoint)})" if index else ""
+            raise DataFileError(f"{error.message}{done}", fix=error.fix) from None
         except EdgeSdkError as error:
             # Recorded, not raised: the other artifacts still run; the caller reports failures.
             result = BenchResult(
@@ -206,8 +193,14 @@ def _bench_one(
         accuracy=accuracy_record(evaluation, settings.seed),
     )
     if references is not None:
-        reference_eval = references.outputs_for(dataset, indices)
-        result.reference = compare_to_reference(references, reference_eval, evaluation, settings)
+        try:
+            reference_eval = references.outputs_for(dataset, indices, input_key, label_key)
+            result.reference = compare_to_reference(references, reference_eval, evaluation, settings)
+        except DataFileError:
+            raise
+        except EdgeSdkError as error:
+            # The artifact's own figures stand; the comparison with the reference is what failed.
+            result.status, result.error = "error", f"{error}" if str(error).startswith("reference ") else f"reference {references.path.name}: {error}"
     return result
 
 
@@ -363,6 +356,9 @@ def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | N
 
 
 def compare_to_reference(references: ReferenceCache, reference: Evaluation, evaluation: Evaluation, settings: BenchSettings | None = None) -> dict[str, Any]:
+    if reference.outputs.shape != evaluation.outputs.shape:
+        raise DataError(f"reference {references.path.name}: its outputs have shape {reference.outputs.shape[1:]} per sample, the artifact's {evaluation.outputs.shape[1:]}",
+                        fix="give the float model this artifact was converted from as --reference")
     payload: dict[str, Any] = {
         "path": str(references.path),
         "runtime": references.description,

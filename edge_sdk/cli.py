@@ -156,7 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline = commands.add_parser("pipeline", help="convert every model in an edge.yaml to every format, bench, and report")
     pipeline.add_argument("config", type=Path, help="pipeline file (see README: the pipeline YAML reference)")
     _add_output_args(pipeline)
+    _add_trust_arg(convert, bench, debug, check)
     return parser
+
+
+def _add_trust_arg(*parsers: argparse.ArgumentParser) -> None:
+    for parser in parsers:
+        parser.add_argument("--trust-model", action="store_true",
+                            help="load model files that carry code (Lambda layers, pickles); only for files whose origin you trust")
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
@@ -172,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if in_main_thread else None
     try:
-        return COMMANDS[args.command](args)
+        from edge_sdk.model_safety import trusting_model_code
+
+        with trusting_model_code(getattr(args, "trust_model", False)):
+            return COMMANDS[args.command](args)
     except EdgeSdkError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

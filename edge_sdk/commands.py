@@ -223,9 +223,13 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge_sdk.fileio import write_json_atomic
     from edge_sdk.results import results_document
-    from edge_sdk.runner import run_model, settings_from_args
+    from edge_sdk.runner import settings_from_args
 
-    result = run_model(args.model, args.inputs, settings=settings_from_args(args), runtime=args.runtime, outputs=args.outputs)
+    from edge_sdk.isolation import IsolationLimits, run_isolated
+
+    options = {"settings": settings_from_args(args), "runtime": args.runtime, "outputs": args.outputs}
+    # In a worker process, like bench's artifacts: a runtime that crashes on the model is reported naming the file.
+    result = run_isolated("edge_sdk.runner:run_model_in_worker", (args.model, args.inputs, options), label=args.model.name, limits=IsolationLimits(timeout_s=None))
     write_json_atomic(args.output, results_document([result]))
     print(f"results: {args.output}")
     return 0

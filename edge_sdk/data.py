@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import DataError, UsageError
+from edge_sdk.errors import DataError, DataFileError, UsageError
 from edge_sdk.npy_stream import ZIP_MEMBER_ERRORS, NpyStream, labels_from_rows, open_npz_member
 
 LABEL_KEYS = ("y", "y_test", "y_train", "y_val", "labels", "label", "targets")
@@ -137,7 +137,7 @@ class Dataset:
         self._images: list[tuple[Path, int | None]] = []
         self.class_names: list[str] | None = None
         if not self.path.exists():
-            raise DataError(f"data file {self.path} does not exist", fix="check the --data / --calib path")
+            raise DataFileError(f"data file {self.path} does not exist", fix="check the --data / --calib path")
         if self.path.is_dir():
             self._open_image_folder()
         elif self.path.suffix == ".npz":
@@ -145,13 +145,13 @@ class Dataset:
         elif self.path.suffix == ".npy":
             self._arrays["x"] = NpyStream(str(self.path), lambda: open(self.path, "rb"))
         else:
-            raise DataError(
+            raise DataFileError(
                 f"data {self.path} is not a .npz, .npy or a folder of images",
                 fix="convert it with numpy.savez(path, x=inputs, y=labels)",
             )
         self.num_samples = self._count_samples()
         if self.num_samples == 0:
-            raise DataError(f"data {self.path} contains 0 samples", fix="give a data file with at least one sample")
+            raise DataFileError(f"data {self.path} contains 0 samples", fix="give a data file with at least one sample")
 
     # --- opening -----------------------------------------------------------------------------
     def _open_npz(self, input_key: str | None, label_key: str | None) -> None:
@@ -160,29 +160,30 @@ class Dataset:
             members = {name[:-4]: name for name in archive.namelist() if name.endswith(".npy")}
             archive.close()
         except ZIP_MEMBER_ERRORS as error:
-            raise DataError(f"{self.path} is not a readable .npz archive: {type(error).__name__}: {error}", fix="save it with numpy.savez") from error
+            raise DataFileError(f"{self.path} is not a readable .npz archive: {type(error).__name__}: {error}", fix="save it with numpy.savez") from error
         if not members:
-            raise DataError(f"{self.path} holds no arrays")
+            raise DataFileError(f"{self.path} holds no arrays")
         label_name = label_key or next((key for key in LABEL_KEYS if key in members), None)
         if label_key and label_key not in members:
-            raise DataError(f"{self.path} has no array {label_key!r} (has: {', '.join(sorted(members))})")
+            raise DataFileError(f"{self.path} has no array {label_key!r} (has: {', '.join(sorted(members))})")
         input_names = [input_key] if input_key else [key for key in members if key != label_name]
         if not input_names:
-            raise DataError(f"{self.path} holds only the labels {label_name!r}, no input array", fix="save the inputs too: numpy.savez(path, x=inputs, y=labels)")
+            raise DataFileError(f"{self.path} holds only the labels {label_name!r}, no input array", fix="save the inputs too: numpy.savez(path, x=inputs, y=labels)")
         for name in input_names:
             if name not in members:
-                raise DataError(f"{self.path} has no array {name!r} (has: {', '.join(sorted(members))})")
+                raise DataFileError(f"{self.path} has no array {name!r} (has: {', '.join(sorted(members))})")
             member = members[name]
             self._arrays[name] = NpyStream(f"{self.path}:{name}", lambda member=member: open_npz_member(self.path, member))
         if label_name is not None:
             label_stream = NpyStream(f"{self.path}:{label_name}", lambda: open_npz_member(self.path, members[label_name]))
-            self._labels = labels_from_rows(label_stream, f"{self.path}:{label_name}")
+            sample_rows = next(iter(self._arrays.values())).num_rows  # compared before any label is read
+            self._labels = labels_from_rows(label_stream, f"{self.path}:{label_name}", expected_rows=sample_rows)
 
     def _open_image_folder(self) -> None:
         files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         classes = sorted(p.name for p in self.path.iterdir() if p.is_dir() and not p.name.startswith("."))
         if files and classes:
-            raise DataError(f"{self.path} mixes images and class sub-folders", fix="put every image in its class folder")
+            raise DataFileError(f"{self.path} mixes images and class sub-folders", fix="put every image in its class folder")
         if classes:
             self.class_names = classes
             for label, name in enumerate(classes):
@@ -197,16 +198,16 @@ class Dataset:
             return len(self._images)
         counts = {name: stream.num_rows for name, stream in self._arrays.items()}
         if len(set(counts.values())) > 1:
-            raise DataError(f"arrays in {self.path} have different sample counts: {counts}")
+            raise DataFileError(f"arrays in {self.path} have different sample counts: {counts}")
         count = next(iter(counts.values()))
         if self._labels is not None and len(self._labels) != count:
-            raise DataError(
+            raise DataFileError(
                 f"{self.path} has {count} samples but {len(self._labels)} labels",
                 fix="give exactly one label per sample",
             )
         for name, stream in self._arrays.items():
             if stream.dtype.kind not in "biuf":
-                raise DataError(f"{self.path}:{name} has dtype {stream.dtype}, not a numeric type", fix="store numbers (int or float)")
+                raise DataFileError(f"{self.path}:{name} has dtype {stream.dtype}, not a numeric type", fix="store numbers (int or float)")
         return count
 
     # --- reading -----------------------------------------------------------------------------
@@ -255,7 +256,7 @@ class Dataset:
 
     def _checked(self, array: np.ndarray, where: str) -> np.ndarray:
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise DataError(f"sample {where} contains NaN or Inf values", fix="clean the data set before calibrating or evaluating")
+            raise DataFileError(f"sample {where} contains NaN or Inf values", fix="clean the data set before calibrating or evaluating")
         return array
 
     def _load_image(self, image: Path) -> np.ndarray:
@@ -271,7 +272,7 @@ class Dataset:
                     converted = converted.resize((width, height), pil_image.BILINEAR)
                 array = np.asarray(converted)
         except OSError as error:
-            raise DataError(f"image {image} cannot be read: {error}", fix="remove or replace the file") from error
+            raise DataFileError(f"image {image} cannot be read: {error}", fix="remove or replace the file") from error
         return self.spec.apply(array)
 
     def describe(self) -> dict[str, Any]:

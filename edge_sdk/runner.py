@@ -96,6 +96,15 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     )
 
 
+def run_model_in_worker(request: tuple[Path, Path, dict[str, Any]], phase: Any = None) -> Any:
+    """`run_model(model, inputs, **options)` as an edge_sdk.isolation target: `edge-sdk run` calls it in a worker
+    process, so a runtime that crashes on the model becomes an error naming the file."""
+    model, inputs, options = request
+    if phase is not None:
+        phase("loading")  # the worker names what it was doing when it crashed
+    return run_model(model, inputs, **options)
+
+
 def _stored_dtype(path: Path) -> str:
     """The dtype the host stored the inputs in, so the identity preprocessing keeps it."""
     import zipfile

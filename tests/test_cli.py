@@ -75,7 +75,7 @@ BAD_INPUTS = [
     ("wrong calib dtype", lambda d, m, n: ["convert", m, "--quant", "int8", "--calib", _npz(d / "c.npz", x=np.array([["a"] * 64] * 3)), "-o", d / "o.tflite"], 4, ["c.npz", "not a numeric type"]),
     ("zero samples", lambda d, m, n: ["convert", m, "--quant", "int8", "--calib", _npz(d / "c.npz", x=np.zeros((0, 8, 8), np.float32)), "-o", d / "o.tflite"], 4, ["c.npz", "0 samples"]),
     ("nan in calib", lambda d, m, n: ["convert", m, "--quant", "int8", "--calib", _npz(d / "c.npz", x=np.full((4, 8, 8), np.nan, np.float32)), "-o", d / "o.tflite"], 4, ["c.npz", "NaN or Inf"]),
-    ("label count", lambda d, m, n: ["bench", n, "--data", _npz(d / "e.npz", x=np.zeros((6, 8, 8), np.float32), y=np.zeros(4)), "--runs", "2"], 1, ["e.npz", "6 samples but 4 labels"]),
+    ("label count", lambda d, m, n: ["bench", n, "--data", _npz(d / "e.npz", x=np.zeros((6, 8, 8), np.float32), y=np.zeros(4)), "--runs", "2"], 4, ["e.npz", "6 samples but 4 labels"]),
     ("truncated tflite", lambda d, m, n: ["bench", _write(d / "cut.tflite", n.read_bytes()[:600]), "--data", _npz(d / "e.npz", x=np.zeros((2, 8, 8), np.float32)), "--runs", "2"], 1, ["cut.tflite"]),
     ("int8 without calib", lambda d, m, n: ["convert", m, "--quant", "int8", "-o", d / "o.tflite"], 2, ["needs calibration data", "--calib"]),
     ("unknown mode", lambda d, m, n: ["convert", m, "--quant", "int3", "-o", d / "o.tflite"], 2, ["int3", "fp32"]),
