@@ -6,6 +6,7 @@ Relative paths are relative to the folder of the YAML file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,13 +171,17 @@ def load_config(path: str | Path) -> PipelineConfig:
     models = []
     for name, entry in models_section.items():
         where = f"models.{name}"
+        _check_model_name(reader, name)
         entry = reader.mapping(entry, where, {"path", "preprocess", "formats", "teacher"}, {"path"})
         formats = reader.formats(entry["formats"], f"{where}.formats") if "formats" in entry else default_formats
         teacher = entry.get("teacher")
         if teacher is not None and (not isinstance(teacher, str) or teacher not in models_section or teacher == name):
-            raise reader.fail(f"{where}.teacher", f"{teacher!r} is not another model of this file", fix=f"one of {', '.join(n for n in models_section if n != name)}")
+            others = [str(n) for n in models_section if n != name]
+            problem = "a model cannot be its own teacher" if teacher == name else f"{teacher!r} is not another model of this file"
+            raise reader.fail(f"{where}.teacher", problem, fix=f"one of {', '.join(others)}, or no teacher" if others else "remove `teacher`: this file names no other model")
         preprocess = {**default_preprocess, **reader.preprocess(entry.get("preprocess", {}), f"{where}.preprocess")}
         models.append(ModelEntry(str(name), reader.existing_path(entry["path"], f"{where}.path"), preprocess, formats, teacher))
+    _check_teacher_cycles(reader, models)
     if any(mode in ("int8", "int16x8") for model in models for modes in model.formats.values() for mode in modes) and "calibration" not in data:
         raise reader.fail("data.calibration", "int8 and int16x8 modes need calibration data", fix="add data.calibration (e.g. the training split)")
     targets = _targets(reader, top.get("targets", {"desktop": {"kind": "desktop"}}))
@@ -193,6 +198,28 @@ def load_config(path: str | Path) -> PipelineConfig:
         label_key=data.get("label_key"), max_samples=reader.number(data["max_samples"], "data.max_samples", int, 1) if data.get("max_samples") is not None else None,
         models=models, targets=targets, bench=bench, max_drop_points=max_drop,
     )
+
+
+# Model names become file names (artifacts/NAME_MODE.FORMAT): one plain path component, never `..` or a slash.
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def _check_model_name(reader: _Reader, name: Any) -> None:
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
+        raise reader.fail(f"models.{name}", f"the model name {name!r} is not a plain file name (artifacts are named after it)",
+                          fix="use letters, digits, '_', '-' and '.', starting with a letter, digit or '_' (no '..', no '/')")
+
+
+def _check_teacher_cycles(reader: _Reader, models: list[ModelEntry]) -> None:
+    """Teachers form chains, never loops (a -> b -> a): the teacher of a comparison must be a fixed reference."""
+    teachers = {model.name: model.teacher for model in models}
+    for model in models:
+        chain = [model.name]
+        while (teacher := teachers.get(chain[-1])) is not None:
+            if teacher in chain:
+                loop = " -> ".join(chain[chain.index(teacher):] + [teacher])
+                raise reader.fail(f"models.{model.name}.teacher", f"teachers form a loop: {loop}", fix="remove `teacher` from one model of the loop")
+            chain.append(teacher)
 
 
 def _targets(reader: _Reader, value: Any) -> list[TargetEntry]:
