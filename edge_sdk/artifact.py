@@ -48,7 +48,7 @@ def read_manifest(artifact_path: Path) -> dict[str, Any] | None:
         return None
     try:
         payload = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise ModelFileError(f"manifest {path} is not valid JSON: {error}", fix="delete it and convert again") from error
     if not isinstance(payload, dict):
         raise ModelFileError(f"manifest {path} is not a JSON object", fix="delete it and convert again")

@@ -86,6 +86,7 @@ def _code_carrying_layers(config: Any, layer_name: str | None = None, depth: int
         return
     if isinstance(config, dict):
         class_name = config.get("class_name")
+        class_name = class_name if isinstance(class_name, str) else None
         inner = config.get("config")
         name = (inner.get("name") if isinstance(inner, dict) else None) or config.get("name") or layer_name
         if class_name in CODE_CARRYING_LAYERS or class_name == "__lambda__" or config.get("function_type") == "lambda":
