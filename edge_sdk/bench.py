@@ -12,7 +12,7 @@ import numpy as np
 
 from edge_sdk import latency, metrics, stats
 from edge_sdk.artifact import load_artifact
-from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
+from edge_sdk.data import Dataset, InputBinding, PreprocessSpec, check_data_path
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
 from edge_sdk.errors import DataError, DataFileError, EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
@@ -52,6 +52,10 @@ class BenchSettings:
             raise UsageError(f"--runs {self.runs} must be at least 1")
         if self.warmup < 0:
             raise UsageError(f"--warmup {self.warmup} must not be negative")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise UsageError(f"--samples {self.max_samples} must be at least 1", fix="leave --samples out to evaluate every sample")
+        if self.seed < 0:
+            raise UsageError(f"--seed {self.seed} must be 0 or more")
         if self.runner.threads is not None and self.runner.threads < 1:
             raise UsageError(f"--threads {self.runner.threads} must be at least 1")
         if self.timeout_s is not None and self.timeout_s <= 0:
@@ -99,6 +103,8 @@ def bench(
     progress = progress or Progress(enabled=False)
     if not artifacts:
         raise UsageError("no artifacts to benchmark")
+    PreprocessSpec.from_dict(preprocess)  # bad preprocessing flags fail once, before any work, not once per artifact
+    check_data_path(Path(data))
     references = ReferenceCache(Path(reference), settings, progress) if reference else None
     if reference:
         # A missing or unreadable reference, or one that carries code, fails before any work.

@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if in_main_thread else None
     try:
+        _check_path_lengths(args)
         from edge_sdk.model_safety import trusting_model_code
 
         with trusting_model_code(getattr(args, "trust_model", False)):
@@ -192,6 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _check_path_lengths(args: argparse.Namespace) -> None:
+    """Every path argument, before any work: a name over the file-system limit fails every call (ENAMETOOLONG)."""
+    from edge_sdk.fileio import check_path_length
+
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Path) or (name == "model" and isinstance(item, str)):
+                check_path_length(item, f"--{name.replace('_', '-')}" if name not in ("model", "artifact", "artifacts", "results", "config", "calibration") else name)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

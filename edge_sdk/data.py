@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.errors import DataError, DataFileError, UsageError
-from edge_sdk.npy_stream import ZIP_MEMBER_ERRORS, NpyStream, labels_from_rows, open_npz_member
+from edge_sdk.npy_stream import MAX_SAMPLE_BYTES, ZIP_MEMBER_ERRORS, NpyStream, labels_from_rows, open_npz_member
 
 LABEL_KEYS = ("y", "y_test", "y_train", "y_val", "labels", "label", "targets")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -43,6 +43,17 @@ class PreprocessSpec:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        # Types first: a spec is read from JSON files and manifests, where "scale": "abc" would only fail at bench time.
+        if self.scale is not None and not _is_number(self.scale):
+            raise UsageError(f"preprocessing scale={self.scale!r} must be a number, e.g. 0.00392156 (1/255)")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, list) or not value or not all(_is_number(v) for v in value)):
+                raise UsageError(f"preprocessing {name}={value!r} must be a list of numbers, one per channel")
+        if self.resize is not None and (not isinstance(self.resize, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in self.resize)):
+            raise UsageError(f"preprocessing resize={self.resize!r} must be two positive sizes: HEIGHT,WIDTH")
+        if not isinstance(self.dtype, str):
+            raise UsageError(f"preprocessing dtype={self.dtype!r} must be a numpy dtype name such as float32")
         for name in ("layout", "source_layout"):
             value = getattr(self, name)
             if value is not None and value not in LAYOUTS:
@@ -55,7 +66,7 @@ class PreprocessSpec:
             raise UsageError("preprocessing std must not contain 0")
         try:
             np.dtype(self.dtype)
-        except TypeError as error:
+        except (TypeError, ValueError, SyntaxError) as error:
             raise UsageError(f"preprocessing dtype={self.dtype!r} is not a numpy dtype") from error
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +76,8 @@ class PreprocessSpec:
     def from_dict(cls, payload: dict[str, Any] | None) -> PreprocessSpec:
         if not payload:
             return cls()
+        if not isinstance(payload, dict):
+            raise UsageError(f"preprocessing must be a mapping of settings, not {type(payload).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(payload) - known)
         if unknown:
@@ -95,6 +108,10 @@ class PreprocessSpec:
         return np.asarray(x.astype(self.dtype, copy=False))  # a 0-d sample stays an array, not a numpy scalar
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
 def parse_scale(text: str | float | None) -> float | None:
     """Accept `0.5`, `1/255` or None."""
     if text is None or isinstance(text, float):
@@ -117,6 +134,15 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
         raise UsageError(f"{flag} {text!r} must be comma-separated numbers, e.g. 0.485,0.456,0.406") from error
 
 
+def check_data_path(path: Path) -> None:
+    """A data path that exists and is a file or a folder (reading a FIFO blocks forever, a device never ends)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"data file {path} does not exist", fix="check the --data / --calib path")
+    if not path.is_dir() and not path.is_file():
+        raise DataFileError(f"data {path} is not a regular file (a FIFO, socket or device)", fix="give a .npz, .npy or a folder of images")
+
+
 @dataclass
 class Sample:
     """One preprocessed sample: per-input arrays without a batch axis, and its label if known."""
@@ -136,8 +162,7 @@ class Dataset:
         self._labels: np.ndarray | None = None
         self._images: list[tuple[Path, int | None]] = []
         self.class_names: list[str] | None = None
-        if not self.path.exists():
-            raise DataFileError(f"data file {self.path} does not exist", fix="check the --data / --calib path")
+        check_data_path(self.path)
         if self.path.is_dir():
             self._open_image_folder()
         elif self.path.suffix == ".npz":
@@ -228,10 +253,12 @@ class Dataset:
 
     def subset(self, count: int | None, seed: int = 0) -> list[int] | None:
         """A deterministic, sorted subset of `count` sample indices (None: every sample)."""
+        if count is not None and count <= 0:
+            raise UsageError(f"sample count {count} must be positive")
+        if seed < 0:
+            raise UsageError(f"--seed {seed} must be 0 or more")
         if count is None or count >= self.num_samples:
             return None
-        if count <= 0:
-            raise UsageError(f"sample count {count} must be positive")
         chosen = np.random.default_rng(seed).choice(self.num_samples, size=count, replace=False)
         return sorted(int(i) for i in chosen)
 
@@ -265,14 +292,23 @@ class Dataset:
         pil_image = require("PIL.Image", "image folders")
         try:
             with pil_image.open(image) as opened:
+                width, height = opened.size
+                declared = width * height * 3 * 4  # decoded as RGB, then float32
+                if declared > MAX_SAMPLE_BYTES:
+                    raise DataFileError(f"image {image} declares {width}x{height} pixels ({declared / 2**30:.3g} GiB as float32), "
+                                        f"over the limit of {MAX_SAMPLE_BYTES // 2**20} MiB per sample",
+                                        fix="resize the images before benchmarking (--resize scales them after decoding)")
                 mode = "L" if self.spec.color == "grayscale" else "RGB"
                 converted = opened.convert(mode)
                 if self.spec.resize:
                     height, width = self.spec.resize
                     converted = converted.resize((width, height), pil_image.BILINEAR)
                 array = np.asarray(converted)
-        except OSError as error:
-            raise DataFileError(f"image {image} cannot be read: {error}", fix="remove or replace the file") from error
+        except pil_image.DecompressionBombError as error:
+            raise DataFileError(f"image {image} declares too many pixels to decode: {error}",
+                                fix="resize the images before benchmarking (--resize scales them after decoding)") from error
+        except (OSError, ValueError, SyntaxError) as error:
+            raise DataFileError(f"image {image} cannot be read: {type(error).__name__}: {error}", fix="remove or replace the file") from error
         return self.spec.apply(array)
 
     def describe(self) -> dict[str, Any]:

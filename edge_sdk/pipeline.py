@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import DataError, InterruptedRun, ModelFileError
-from edge_sdk.fileio import sha256_of, write_bytes_atomic, write_json_atomic
+from edge_sdk.fileio import check_writable_folder, output_lock, sha256_of, write_bytes_atomic, write_json_atomic
 from edge_sdk.pipeline_config import ModelEntry, PipelineConfig, TargetEntry, load_config
 from edge_sdk.progress import Progress
 
@@ -44,12 +44,18 @@ class PipelineRun:
 
 
 def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> PipelineRun:
-    """Run the pipeline file `config_path`; see the module docstring."""
+    """Run the pipeline file `config_path`; see the module docstring. An output folder that cannot be written, or
+    that another pipeline is writing (an advisory lock), is refused before any work."""
+    config = load_config(config_path)
+    check_writable_folder(config.output, "pipeline output folder")
+    with output_lock(config.output / "results.json", "pipeline output"):
+        return _run(config, progress or Progress(enabled=False))
+
+
+def _run(config: PipelineConfig, progress: Progress) -> PipelineRun:
     from edge_sdk import __version__
     from edge_sdk.environment import package_versions
 
-    config = load_config(config_path)
-    progress = progress or Progress(enabled=False)
     config.output.mkdir(parents=True, exist_ok=True)
     run = PipelineRun(config.output)
     cache_path = config.output / CACHE_FILE

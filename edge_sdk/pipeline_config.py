@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import UsageError
+from edge_sdk.fileio import check_path_length
 
 FORMAT_MODES = {"tflite": ("fp32", "fp16", "dynamic", "int8", "int16x8"), "onnx": ("fp32", "fp16", "dynamic", "int8")}
 TARGET_KINDS = ("desktop", "local", "ssh")
@@ -111,8 +112,12 @@ class _Reader:
         return value
 
     def any_path(self, value: Any, where: str) -> Path:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value or "\x00" in value:
             raise self.fail(where, f"must be a path, not {value!r}")
+        try:
+            check_path_length(value, "the path")
+        except UsageError as error:
+            raise self.fail(where, error.message, fix=error.fix) from None
         return (self.root / value) if not Path(value).is_absolute() else Path(value)
 
     def existing_path(self, value: Any, where: str) -> Path:

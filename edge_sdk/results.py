@@ -67,6 +67,8 @@ def load_results(path: Path) -> dict[str, Any]:
     published schema (edge_sdk/schemas/results.schema.json); a file that does not match is a DataError
     naming the file and the first offending field."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise DataError(f"results file {path} is not a regular file (a folder, FIFO, socket or device)", fix="give a file written by `edge-sdk bench -o`")
     try:
         payload = json.loads(path.read_text())
     except FileNotFoundError as error:
