@@ -113,7 +113,7 @@ def check_saved_model(path: Path) -> None:
     proto = saved_model_pb2.SavedModel()
     try:
         proto.ParseFromString(pb.read_bytes())
-    except (DecodeError, OSError, RuntimeWarning) as error:
+    except (DecodeError, OSError) as error:
         raise ModelFileError(f"{pb} is not a valid SavedModel protobuf: {error}", fix="re-export it with model.export(dir)") from error
     for meta_graph in proto.meta_graphs:
         node_lists = [meta_graph.graph_def.node] + [function.node_def for function in meta_graph.graph_def.library.function]
