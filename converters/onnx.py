@@ -20,12 +20,13 @@ import numpy as np
 
 from edge_sdk import metrics
 from edge_sdk._lazy import require
-from edge_sdk.artifact import MANIFEST_VERSION, Artifact, manifest_path_for
+from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
+from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.compression.weights import weight_statistics_of_model
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import package_versions
 from edge_sdk.errors import ConversionError, UsageError
-from edge_sdk.fileio import check_can_write, gzip_size_of, sha256_of, write_json_atomic
+from edge_sdk.fileio import check_can_write, gzip_size_of, sha256_of
 from edge_sdk.loaders.onnx_intake import default_opset, onnx_signature
 from edge_sdk.loaders.to_onnx import keras_to_onnx, run_torch, source_model, torch_to_onnx
 from edge_sdk.models import resolve_input_shapes
@@ -125,10 +126,10 @@ def convert(
         for name in external:  # data first: the model file must never point at a missing file
             os.replace(workdir / name, _parent(output) / name)
         os.replace(staged, output)
-        write_json_atomic(manifest_path_for(output), manifest)
+        write_manifest(output, manifest_from_record(manifest, where=f"manifest of {output}"))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    return Artifact(output, manifest)
+    return load_artifact(output)
 
 
 def _parent(output: Path) -> Path:
@@ -292,7 +293,6 @@ def _manifest(source: Any, kind: str, loaded: Any, float_model: Any, artifact_mo
         op_counts[node.op_type] = op_counts.get(node.op_type, 0) + 1
     quantized = options.mode in ("int8", "dynamic")
     return {
-        "manifest_version": MANIFEST_VERSION,
         "format": "onnx",
         "mode": options.mode,
         "options": asdict(options),

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk._lazy import require
-from edge_sdk.artifact import MANIFEST_VERSION, Artifact, manifest_path_for
+from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
+from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.data import Dataset, PreprocessSpec
 from edge_sdk.environment import package_versions
 from edge_sdk.errors import ModelFileError, UsageError
-from edge_sdk.fileio import check_can_write, sha256_of, write_bytes_atomic, write_json_atomic
+from edge_sdk.fileio import check_can_write, sha256_of, write_bytes_atomic
 from edge_sdk.progress import Progress
 from targets.tensorrt_build import BuildFailure, BuildSettings, build_serialized_engine, probe_device
 from targets.tensorrt_fingerprint import ENGINE_CACHE_DIR, DeviceInfo, fingerprint_record
@@ -109,7 +110,6 @@ def convert(
     seconds = time.perf_counter() - started
     spec = validation.spec if validation else preprocess
     manifest = {
-        "manifest_version": MANIFEST_VERSION,
         "format": "tensorrt",
         "mode": options.mode,
         "options": {**asdict(options), "timing_cache": str(options.timing_cache) if options.timing_cache else None},
@@ -127,8 +127,10 @@ def convert(
         "toolchain": {**package_versions(("onnx", "numpy")), "tensorrt": device.tensorrt_version},
         **fingerprint_info,
     }
-    write_json_atomic(manifest_path_for(output), manifest)
-    return Artifact(output, manifest)
+    typed = manifest_from_record(manifest, where=f"manifest of {output}")
+    write_manifest(output, typed)
+    # An engine built on --host without --fetch-engine stays on the device: there are no local bytes to verify.
+    return load_artifact(output) if output.is_file() else Artifact(output, typed)
 
 
 def _count_qdq(onnx_path: Path) -> int:

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from edge_sdk._lazy import require
-from edge_sdk.artifact import Artifact, MANIFEST_VERSION, manifest_path_for
+from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
+from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.compression.weights import source_weight_statistics
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import package_versions
 from edge_sdk.errors import ConversionError, UsageError
-from edge_sdk.fileio import atomic_path, check_can_write, gzip_size_of, sha256_of, write_json_atomic
+from edge_sdk.fileio import atomic_path, check_can_write, gzip_size_of, sha256_of
 from edge_sdk.inspection import analyze_tflite
 from edge_sdk.models import LoadedModel, load_model, resolve_input_shapes
 from edge_sdk.progress import Progress
@@ -113,8 +114,8 @@ def convert(
         validation_report = _validate(tmp, loaded, validation or calibration, shapes, options, Path(model_path))
         spec = calibration.spec if calibration else (validation.spec if validation else preprocess)
         manifest = _manifest(Path(model_path), loaded, options, analysis, calibration, calibration_used, validation_report, conversion_seconds, tmp, shapes, spec)
-        write_json_atomic(manifest_path_for(output), manifest)
-    return Artifact(output, manifest)
+        write_manifest(output, manifest_from_record(manifest, where=f"manifest of {output}"))
+    return load_artifact(output)
 
 
 def _make_converter(tf: Any, loaded: LoadedModel, shapes: list[tuple[str, list[int]]]) -> Any:
@@ -231,7 +232,6 @@ def _validate(tflite_path: Path, loaded: LoadedModel, data: Dataset | None, shap
 
 def _manifest(source: Path, loaded: LoadedModel, options: TFLiteOptions, analysis: dict[str, Any], calibration: Dataset | None, calibration_used: int, validation: dict[str, Any], seconds: float, artifact_file: Path, shapes: list[tuple[str, list[int]]], spec: PreprocessSpec | None) -> dict[str, Any]:
     return {
-        "manifest_version": MANIFEST_VERSION,
         "format": "tflite",
         "mode": options.mode,
         "options": asdict(options),

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk import latency, metrics, stats
-from edge_sdk.artifact import load_artifact
+from edge_sdk.artifact import Artifact, load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec, check_data_path
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
@@ -44,6 +44,8 @@ class BenchSettings:
     # Crash isolation (edge_sdk.isolation): each artifact loads and runs in a worker process with these limits.
     # They change what may fail, not what is measured, so they are not part of `to_dict()` (nor of resume keys).
     isolate: bool = True
+    # Refuse an artifact whose sha256 does not match its manifest (False: --no-verify, results say "unverified").
+    verify: bool = True
     timeout_s: float | None = 600.0
     memory_limit_bytes: int | None = None
 
@@ -136,6 +138,7 @@ def bench(
                 environment=environment,
                 status="error",
                 error=str(error),
+                exit_code=error.exit_code,
             )
         except KeyboardInterrupt:
             raise InterruptedRun(f"interrupted while benchmarking {Path(path).name}: {_unfinished(artifacts, index, checkpoint)}",
@@ -166,7 +169,7 @@ def _bench_one(
     environment: dict[str, Any],
     progress: Progress,
 ) -> BenchResult:
-    artifact = load_artifact(path)
+    artifact = load_artifact(path, verify=settings.verify)
     spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
     dataset = Dataset(data_path, spec, input_key=input_key, label_key=label_key)
     indices = dataset.subset(settings.max_samples, settings.seed)
@@ -182,7 +185,7 @@ def _bench_one(
     evaluation = measured.evaluation
     latencies_ms = measured.stability.latencies_ms
     result = BenchResult(
-        artifact=describe_artifact(path, artifact.manifest, measured.io),
+        artifact=describe_artifact(artifact, measured.io),
         target={"name": settings.target, "transport": "local", "host": None},
         data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
         settings={**settings.to_dict(), "runtime": measured.runtime},
@@ -385,16 +388,22 @@ def compare_to_reference(references: ReferenceCache, reference: Evaluation, eval
     return payload
 
 
-def describe_artifact(path: Path, manifest: dict[str, Any], io: dict[str, Any]) -> dict[str, Any]:
-    fmt = manifest.get("format") or detect_model_kind(path)
-    mode = manifest.get("mode") or _guess_precision(io)
+def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:
+    """The artifact part of a result: what the file is (from its manifest, or guessed from its I/O without one)."""
+    path, manifest = artifact.path, artifact.manifest
+    fmt = (manifest.format if manifest else "") or detect_model_kind(path)
+    mode = (manifest.mode if manifest else "") or _guess_precision(io)
+    data_files = [path.parent / str(entry.get("path", "")) for entry in (manifest.external_data if manifest else [])]
+    external = sum(size_of(data) for data in data_files if data.is_file())
     return {
         "path": str(path),
         "name": path.name,
         "format": fmt,
         "mode": mode,
-        "has_manifest": bool(manifest),
-        "size_bytes": size_of(path),
+        "has_manifest": manifest is not None,
+        "verified": artifact.verified,
+        "verification": artifact.verification_problem,
+        "size_bytes": size_of(path) + external,
         "gzip_size_bytes": gzip_size_of(path) if path.is_file() else None,
         "sha256": sha256_of(path),
         "io": io,

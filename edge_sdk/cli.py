@@ -12,6 +12,8 @@ from pathlib import Path
 from edge_sdk import __version__
 from edge_sdk.commands import COMMANDS
 from edge_sdk.errors import EdgeSdkError
+from edge_sdk.measurement import add_measurement_args
+from edge_sdk.runner import add_runner_args
 
 
 def _add_preprocess_args(parser: argparse.ArgumentParser) -> None:
@@ -65,18 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("artifacts", type=Path, nargs="+")
     bench.add_argument("--data", type=Path, required=True, help="evaluation data: .npz, .npy or image folder")
     bench.add_argument("--reference", type=Path, help="float reference: .keras, .h5, SavedModel or .tflite")
-    bench.add_argument("--runs", type=int, default=100)
-    bench.add_argument("--warmup", type=int, default=10)
-    bench.add_argument("--threads", type=int)
     bench.add_argument("--samples", type=int, help="evaluate a deterministic subset of this many samples")
     bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--no-xnnpack", action="store_true", help="TFLite: disable the XNNPACK delegate")
-    bench.add_argument("--kernels", choices=["default", "reference"], default="default", help="TFLite kernels (reference kernels can differ slightly in int8)")
-    bench.add_argument("--reset-state", action="store_true", help="reset state variables before every sample (LSTMs)")
-    bench.add_argument("--providers", help="ONNX Runtime execution providers in order, e.g. CUDA,CPU (default CPU)")
-    bench.add_argument("--graph-optimization", choices=["disable", "basic", "extended", "all"], default="all", help="ONNX Runtime graph optimisation level")
     bench.add_argument("--label-key", help="name of the label array in a .npz")
-    bench.add_argument("--target", default="desktop", help="target profile (see `edge-sdk targets`)")
+    add_measurement_args(bench)
     trust = bench.add_argument_group("accuracy gate and self-validating latency")
     trust.add_argument("--max-drop", type=float, help="exit 10 when the 95%% upper bound of the top-1 drop vs --reference exceeds this many points")
     trust.add_argument("--latency-target", type=float, help="time until the median's 95%% interval is within this fraction, e.g. 0.01 (+-1%%)")
@@ -111,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     debug.add_argument("--save-fallback", type=Path, help="fallback: write the chosen settings here (read by `convert --float-nodes-from`)")
     debug.add_argument("-o", "--output", type=Path, help="write the debug report (.json or .md)")
     debug.add_argument("--overwrite", action="store_true")
+    debug.add_argument("--no-verify", action="store_true", help="debug an artifact whose sha256 does not match its manifest")
     _add_preprocess_args(debug)
     _add_output_args(debug)
 
@@ -144,19 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="the slim on-device runner: run a model on preprocessed inputs, write a results JSON",
                               description="Same as `python -m edge_sdk.runner`: imports numpy and one runtime only.")
-    run.add_argument("model", type=Path, help=".tflite or .onnx model")
-    run.add_argument("--inputs", type=Path, required=True, help="preprocessed samples (.npz, one array per model input)")
-    run.add_argument("-o", "--output", type=Path, required=True, help="results JSON to write")
-    run.add_argument("--outputs", type=Path, help="also save every sample's primary output here (.npz)")
-    run.add_argument("--runtime", choices=["litert", "onnxruntime"], help="runtime (default: from the model file)")
-    from edge_sdk.runner import add_settings_args
-
-    add_settings_args(run)
+    add_runner_args(run)
 
     pipeline = commands.add_parser("pipeline", help="convert every model in an edge.yaml to every format, bench, and report")
     pipeline.add_argument("config", type=Path, help="pipeline file (see README: the pipeline YAML reference)")
     _add_output_args(pipeline)
     _add_trust_arg(convert, bench, debug, check)
+
+    from edge_sdk.serve.cli_args import add_serve_parsers
+
+    add_serve_parsers(commands)  # serve, loadtest
     return parser
 
 

@@ -81,16 +81,19 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         progress=_progress(args),
     )
     manifest = artifact.manifest
+    assert manifest is not None  # a converter always writes one
     if args.json:
-        print(json.dumps({"artifact": str(artifact.path), "manifest": manifest}, indent=2))
+        print(json.dumps({"artifact": str(artifact.path), "manifest": manifest.to_dict()}, indent=2))
     elif not args.quiet:
-        validation = manifest.get("validation", {})
+        validation = manifest.validation or {}
+        passed = validation.get("status") == "passed"
         print(
-            f"wrote {artifact.path} ({manifest['size_bytes']} bytes, {manifest['mode']}, "
-            f"{100 * manifest['integer_op_share']:.0f}% of compute ops in integer, "
+            f"wrote {artifact.path} ({manifest.size_bytes} bytes, {manifest.mode}, "
+            f"{100 * (manifest.integer_op_share or 0.0):.0f}% of compute ops in integer, "
             f"validation {validation.get('status')}"
-            + (f": cosine {validation['cosine_mean']:.5f}, top-1 agreement {100 * validation['top1_agreement']:.1f}%" if validation.get("status") == "passed" else "")
-            + f") in {manifest['conversion_seconds']:.1f} s"
+            + (f": cosine {validation['cosine_mean']:.5f}" if passed and validation.get("cosine_mean") is not None else "")
+            + (f", top-1 agreement {100 * validation['top1_agreement']:.1f}%" if passed and validation.get("top1_agreement") is not None else "")
+            + f") in {manifest.conversion_seconds or 0.0:.1f} s"
         )
     return 0
 
@@ -118,27 +121,18 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from edge_sdk.api import bench
-    from edge_sdk.bench import BenchSettings
     from edge_sdk.errors import UsageError
     from edge_sdk.fileio import check_can_write
+    from edge_sdk.measurement import settings_from_args
     from edge_sdk.results import results_document, save_results
     from edge_sdk.tables import results_table
-    from targets.runners.base import RunnerOptions
 
     if args.output:
         check_can_write(args.output, args.overwrite, "results file")
-    settings = BenchSettings(
-        runs=args.runs,
-        warmup=args.warmup,
-        max_samples=args.samples,
-        seed=args.seed,
-        target=args.target,
+    settings = settings_from_args(
+        args, max_samples=args.samples, seed=args.seed,
         max_drop_points=args.max_drop, latency_target=args.latency_target, time_budget_s=args.time_budget, cold_start=args.cold_start,
         timeout_s=args.timeout, memory_limit_bytes=int(args.memory_limit * 2**20) if args.memory_limit else None,
-        runner=RunnerOptions(
-            threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
-            providers=_comma_list(args.providers) or [], graph_optimization=args.graph_optimization,
-        ),
     )
     checkpoint = None
     if args.host:
@@ -148,14 +142,14 @@ def _bench(args: argparse.Namespace) -> int:
         options = DeviceOptions(identity_file=args.ssh_key, known_hosts=args.known_hosts, accept_new_host_key=args.accept_new_host_key,
                                 timeout_s=args.timeout, python=args.remote_python, benchmark_model=args.benchmark_model)
         results = bench_on_devices(
-            args.artifacts, args.data, target=args.target, hosts=args.host, reference=args.reference, settings=settings, device_options=options,
+            args.artifacts, args.data, target=settings.target, hosts=args.host, reference=args.reference, settings=settings, device_options=options,
             preprocess=_preprocess_from_args(args), input_key=args.input_key, label_key=args.label_key, progress=_progress(args),
         )
     else:
         from targets.profiles import get_profile
 
-        if get_profile(args.target).transport != "local":
-            raise UsageError(f"target {args.target} is reached over {get_profile(args.target).transport}: give --host", fix=f"edge-sdk bench ... --target {args.target} --host ssh://user@device")
+        if get_profile(settings.target).transport != "local":
+            raise UsageError(f"target {settings.target} is reached over {get_profile(settings.target).transport}: give --host", fix=f"edge-sdk bench ... --target {settings.target} --host ssh://user@device")
         from edge_sdk.checkpoint import BenchCheckpoint, partial_path_for
 
         # Each finished result is saved at once beside -o and reused by a re-run (see edge_sdk.checkpoint).
@@ -176,16 +170,35 @@ def _bench(args: argparse.Namespace) -> int:
         print(results_table([r.to_dict() for r in results]))
         if args.output:
             print(f"results: {args.output}")
+    _warn_about_artifacts(results)
     failed = [r for r in results if r.status != "ok"]
     for result in failed:
         where = f" on {result.target['host']}" if result.target.get("host") else ""
         print(f"error: {result.artifact['path']}{where}: {result.error}", file=sys.stderr)
     if failed:
-        return 1
+        return failed_exit_code(results)
     from edge_sdk.gate import check_gate
 
     check_gate(results)  # AccuracyGateError: exit 10, naming each artifact and its figures
     return 0
+
+
+def failed_exit_code(results: list[Any]) -> int:
+    """Exit code of a bench with failed artifacts: when nothing ran and every artifact failed for the same kind of
+    reason, that reason's code (e.g. 3: an artifact that does not match its manifest); otherwise 1."""
+    codes = {getattr(r, "exit_code", None) for r in results}
+    if all(r.status != "ok" for r in results) and len(codes) == 1 and None not in codes:
+        return int(codes.pop())  # type: ignore[arg-type]
+    return 1
+
+
+def _warn_about_artifacts(results: list[Any]) -> None:
+    for result in results:
+        artifact = result.artifact
+        if result.status == "ok" and artifact.get("has_manifest") is False:
+            print(f"warning: {artifact['name']} has no manifest: its preprocessing is unknown (the data was fed as given, or as bench flags say)", file=sys.stderr)
+        if result.status == "ok" and artifact.get("verified") is False:
+            print(f"warning: {artifact['name']} is unverified: {artifact.get('verification')}", file=sys.stderr)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -239,17 +252,13 @@ def _cmd_targets(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from edge_sdk.fileio import write_json_atomic
-    from edge_sdk.results import results_document
-    from edge_sdk.runner import settings_from_args
+    from edge_sdk.runner import check_runtime, run_from_args
 
-    from edge_sdk.isolation import IsolationLimits, run_isolated
-
-    options = {"settings": settings_from_args(args), "runtime": args.runtime, "outputs": args.outputs}
+    if args.check_runtime:
+        print(json.dumps(check_runtime(args.check_runtime)))
+        return 0
     # In a worker process, like bench's artifacts: a runtime that crashes on the model is reported naming the file.
-    result = run_isolated("edge_sdk.runner:run_model_in_worker", (args.model, args.inputs, options), label=args.model.name, limits=IsolationLimits(timeout_s=None))
-    write_json_atomic(args.output, results_document([result]))
-    print(f"results: {args.output}")
+    print(f"results: {run_from_args(args, isolate=True)}")
     return 0
 
 
@@ -270,7 +279,7 @@ def _cmd_debug(args: argparse.Namespace) -> int:
     from edge_sdk.debug.fallback import run_fallback
 
     preprocess = _preprocess_from_args(args)
-    report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key)
+    report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
     if args.output:
         report.save(args.output, overwrite=args.overwrite)
     payload: dict[str, Any] = {"debug": report.to_dict()}
@@ -305,3 +314,25 @@ def _cmd_check_calib(args: argparse.Namespace) -> int:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"debug": _cmd_debug, "check-calib": _cmd_check_calib, "convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report, "targets": _cmd_targets, "run": _cmd_run, "pipeline": _cmd_pipeline}
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from edge_sdk.serve.cli_args import serve_options_from_args
+    from edge_sdk.serve.server import serve_artifacts
+
+    options, listen = serve_options_from_args(args)
+    return serve_artifacts(args.artifacts, names=args.name, options=options, listen=listen)
+
+
+def _cmd_loadtest(args: argparse.Namespace) -> int:
+    from edge_sdk.serve.loadtest import run_loadtest
+    from edge_sdk.serve.server import read_token
+
+    result = run_loadtest(args.url, model=args.model, concurrency=args.concurrency, duration_s=args.duration, warmup_s=args.warmup,
+                          samples=args.inputs, binary=not args.json_tensors, token=read_token(args.token_file))
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
+    return 0 if result.errors == 0 else 1
+
+
+COMMANDS["serve"] = _cmd_serve
+COMMANDS["loadtest"] = _cmd_loadtest

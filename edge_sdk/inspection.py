@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sdk._lazy import require
-from edge_sdk.artifact import read_manifest
+from edge_sdk.manifest import read_manifest, verify_artifact
 from edge_sdk.errors import ModelFileError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 
@@ -123,5 +123,8 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
         info["tflite"] = analyze_tflite(path.read_bytes(), str(path))
     elif kind == "onnx":
         info["onnx"] = analyze_onnx(path)
-    info["manifest"] = read_manifest(path)
+    manifest = read_manifest(path)
+    info["manifest"] = manifest.to_dict() if manifest else None
+    # inspect shows a file that does not match its manifest; bench, run, debug and serve refuse it.
+    info["verification"] = verify_artifact(path, manifest) if manifest and path.is_file() else None
     return info

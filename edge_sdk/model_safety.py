@@ -50,14 +50,7 @@ def check_model_file(path: Path, kind: str) -> None:
 
 def check_h5_model(path: Path) -> None:
     """An `.h5` saved by tf_keras: refuse code-carrying layers (unless trusted) and files saved by Keras 3."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            keras_version = _text(handle.attrs.get("keras_version"))
-            config_text = _text(handle.attrs.get("model_config"))
-    except (OSError, ValueError) as error:
-        raise ModelFileError(f"{path} is not a readable HDF5 file: {error}", fix="re-save the model with model.save('model.h5')") from error
+    keras_version, config_text = _read_h5_attributes(path)
     if config_text is None:
         raise ModelFileError(f"{path} holds weights only (no model_config): there is no model to load",
                              fix="save the whole model with model.save('model.h5'), not model.save_weights")
@@ -77,6 +70,42 @@ def check_h5_model(path: Path) -> None:
             f"{path}: layer {layer_name!r} ({class_name}) carries Python code, which loading the model would run",
             fix=f"rebuild the model without {class_name} layers, or pass {TRUST_FLAG} if you trust where the file comes from",
         )
+
+
+# Read in a child process: a damaged HDF5 file can send the HDF5 library into a loop that no signal interrupts
+# (found by tests/fuzz/test_models_and_manifests.py); tf_keras would hang on it the same way.
+H5_READ_TIMEOUT_S = 60.0
+_READ_H5_ATTRIBUTES = """
+import json, sys
+import h5py
+try:
+    with h5py.File(sys.argv[1], "r") as handle:
+        values = [handle.attrs.get(key) for key in ("keras_version", "model_config")]
+except (OSError, ValueError, KeyError, RuntimeError, TypeError) as error:
+    sys.stderr.write(f"{type(error).__name__}: {error}")
+    sys.exit(3)
+print(json.dumps([value.decode("utf-8", "replace") if isinstance(value, bytes) else (None if value is None else str(value)) for value in values]))
+"""
+
+
+def _read_h5_attributes(path: Path) -> tuple[str | None, str | None]:
+    """(keras_version, model_config) of an .h5 file, read by h5py in a child process with a time limit."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _READ_H5_ATTRIBUTES, str(path)], capture_output=True, text=True, timeout=H5_READ_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ModelFileError(f"{path}: reading its HDF5 metadata did not finish within {H5_READ_TIMEOUT_S:g} s; the file is damaged",
+                             fix="re-save the model with model.save('model.h5')") from None
+    if done.returncode != 0:
+        reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit status {done.returncode}"
+        raise ModelFileError(f"{path} is not a readable HDF5 file: {reason}", fix="re-save the model with model.save('model.h5')")
+    try:
+        keras_version, config_text = json.loads(done.stdout)
+    except (ValueError, TypeError) as error:
+        raise ModelFileError(f"{path}: its HDF5 attributes cannot be read: {error}", fix="re-save the model with model.save('model.h5')") from error
+    return keras_version, config_text
 
 
 def _code_carrying_layers(config: Any, layer_name: str | None = None, depth: int = 0) -> Iterator[tuple[str, str]]:
@@ -125,11 +154,3 @@ def check_saved_model(path: Path) -> None:
                         "that is not in the file; it cannot run here or on a device",
                         fix="rebuild the model with TensorFlow ops instead of tf.py_function / tf.numpy_function",
                     )
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)

@@ -174,24 +174,25 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
 
 def _artifact_unchanged(output: Path, cached: dict[str, Any]) -> bool:
     """The artifact is the one this cache entry converted: its sha256 matches the cache's and its manifest's."""
-    from edge_sdk.artifact import read_manifest
+    from edge_sdk.manifest import read_manifest, verify_artifact
 
     try:
-        manifest_sha256 = (read_manifest(output) or {}).get("sha256")
+        manifest = read_manifest(output)
     except ModelFileError:
         return False
-    actual = sha256_of(output)
-    return actual == cached.get("sha256") and manifest_sha256 in (None, actual)
+    return manifest is not None and verify_artifact(output, manifest) is None and sha256_of(output) == cached.get("sha256")
 
 
 def _bench_settings(config: PipelineConfig, target: TargetEntry, runs: int | None = None, warmup: int | None = None) -> Any:
-    from edge_sdk.bench import BenchSettings
-    from targets.runners.base import RunnerOptions
+    from edge_sdk.measurement import SETTINGS_VERSION, settings_from_mapping
 
-    return BenchSettings(
-        runs=runs or config.bench.get("runs", 100), warmup=config.bench.get("warmup", 10) if warmup is None else warmup, max_samples=config.max_samples,
-        runner=RunnerOptions(threads=config.bench.get("threads", 1)), target=target.name, max_drop_points=config.max_drop_points if runs is None else None,
-    )
+    # The pipeline's `bench:` section in the JSON form of the measurement settings (one builder for every caller).
+    return settings_from_mapping({
+        "settings_version": SETTINGS_VERSION, "runs": runs or config.bench.get("runs", 100),
+        "warmup": config.bench.get("warmup", 10) if warmup is None else warmup, "max_samples": config.max_samples,
+        "runner": {"threads": config.bench.get("threads", 1)}, "target": target.name,
+        "max_drop_points": config.max_drop_points if runs is None else None,
+    }, f"{config.path}: bench")
 
 
 def _bench_key(path: Path, model: ModelEntry, teacher: ModelEntry | None, target: TargetEntry, settings: Any, config: PipelineConfig, data_hashes: dict[str, Any]) -> str:
@@ -284,18 +285,18 @@ def _bench_on_device(paths: list[Path], model: ModelEntry, teacher: ModelEntry |
 def _row(model: ModelEntry, target: TargetEntry, path: Path, result: Any, teacher_fidelity: dict[str, Any] | None, max_drop: float | None) -> dict[str, Any]:
     from edge_sdk.artifact import read_manifest
 
-    manifest = read_manifest(path) or {}
-    weights = manifest.get("weights") or {}
+    manifest = read_manifest(path)
+    weights = (manifest.weights if manifest else None) or {}
     accuracy = result.accuracy or {}
     reference = result.reference or {}
     drop = reference.get("accuracy_drop_points")
     gate = reference.get("gate")
     return {
-        "model": model.name, "teacher": model.teacher, "target": target.name, "artifact": path.name, "format": manifest.get("format"),
-        "mode": manifest.get("mode"), "status": result.status, "error": result.error,
-        "size_bytes": manifest.get("size_bytes"), "gzip_size_bytes": manifest.get("gzip_size_bytes"),
+        "model": model.name, "teacher": model.teacher, "target": target.name, "artifact": path.name, "format": manifest.format if manifest else None,
+        "mode": manifest.mode if manifest else None, "status": result.status, "error": result.error,
+        "size_bytes": manifest.size_bytes if manifest else None, "gzip_size_bytes": manifest.gzip_size_bytes if manifest else None,
         "weight_sparsity": weights.get("sparsity"), "max_unique_weight_values": max((layer["unique_values"] for layer in weights.get("layers", [])), default=None),
-        "quantization_ranges": manifest.get("quantization_ranges"),
+        "quantization_ranges": manifest.quantization_ranges if manifest else None,
         "top1": accuracy.get("top1"), "drop_points": drop, "teacher_agreement": (teacher_fidelity or {}).get("top1_agreement"),
         # The gate's verdict (95 % upper bound of the drop), as `bench --max-drop` judges it.
         "within_budget": gate["passed"] if gate else (None if max_drop is None or drop is None else drop <= max_drop),

@@ -3,8 +3,9 @@
 For each artifact the host preprocesses the evaluation samples (the manifest's spec, exactly as a local bench)
 into an .npz and computes the float reference once. For each device, in parallel threads, a transport opens a
 private work folder there, receives the runner's source (a zip of the edge_sdk and targets packages, put first
-on PYTHONPATH, so the device runs the host's runner version without installing edge-sdk), the artifact (with
-its manifest and ONNX external data) and the inputs; checks the runtime; runs `python3 -m edge_sdk.runner`;
+on PYTHONPATH, so the device runs the host's runner version without installing edge-sdk), the measurement
+settings as JSON (edge_sdk.measurement, read with `--settings`), the artifact (with its manifest and ONNX
+external data) and the inputs; checks the runtime; runs `python3 -m edge_sdk.runner`;
 pulls the result JSON and the outputs back, and removes the folder. The host then computes accuracy and
 fidelity from the pulled outputs with the same functions as a local bench. A failure on one device or
 artifact becomes a result with status 'error'; every other result is kept.
@@ -24,8 +25,10 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.errors import DeviceError, EdgeSdkError, MissingDependencyError, RuntimeFailure, UsageError
+from edge_sdk.measurement import write_settings_file
 
 RUNNER_ZIP = "edge_sdk_runner.zip"
+SETTINGS_FILE = "settings.json"
 EXIT_MISSING_DEPENDENCY = MissingDependencyError.exit_code
 
 
@@ -124,7 +127,7 @@ def _prepare(path: Path, data: Path, inputs_npz: Path, references: Any, settings
     from edge_sdk.data import Dataset, PreprocessSpec
     from edge_sdk.fileio import save_npz_atomic
 
-    artifact = load_artifact(path)
+    artifact = load_artifact(path, verify=settings.verify)
     spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
     dataset = Dataset(data, spec, input_key=input_key, label_key=label_key)
     indices = dataset.subset(settings.max_samples, settings.seed)
@@ -160,6 +163,10 @@ def _bench_on_host(host: str, artifacts: list[Path], prepared: list[Any], runner
         transport = open_transport(host, options)
         with transport:
             zip_on_device = transport.push(runner_zip, RUNNER_ZIP) if profile.transport != "adb" else None
+            if zip_on_device:
+                # The device reads its measurement settings as schema-checked JSON (edge_sdk.measurement), not flags.
+                settings_json = write_settings_file(device_settings(settings, profile), scratch / f"settings-{id(transport)}.json")
+                transport.push(settings_json, SETTINGS_FILE)
             checked: dict[str, dict[str, Any]] = {}
             for index, item in enumerate(prepared):
                 if isinstance(item, EdgeSdkError):
@@ -201,7 +208,7 @@ def _run_one(transport: Any, zip_on_device: str | None, item: _Prepared, index: 
         transport.push(extra, model_name + ".manifest.json" if extra.name.endswith(".manifest.json") else extra.name)
     transport.push(item.inputs_npz, f"inputs-{index}.npz")
     argv = [python, "-m", "edge_sdk.runner", model_name, "--inputs", f"inputs-{index}.npz", "--output", f"result-{index}.json",
-            "--outputs", f"outputs-{index}.npz", "--runtime", runtime, *_settings_argv(settings, profile)]
+            "--outputs", f"outputs-{index}.npz", "--runtime", runtime, "--settings", SETTINGS_FILE]
     output = transport.run(argv, options.timeout_s, pythonpath)
     if output.returncode != 0:
         raise RuntimeFailure(_crash_message(output, transport.host, item.path), fix="run `edge-sdk run` on the device by hand to see the full log")
@@ -244,21 +251,15 @@ def _run_benchmark_model(transport: Any, item: _Prepared, profile: Any, settings
     )
 
 
-def _settings_argv(settings: Any, profile: Any) -> list[str]:
+def device_settings(settings: Any, profile: Any) -> Any:
+    """The settings a device measures with: the user's, with the profile's threads, providers and XNNPACK
+    availability filling in what the user left to the target."""
+    from dataclasses import replace
+
     runner = settings.runner
-    argv = ["--runs", str(settings.runs), "--warmup", str(settings.warmup), "--target", profile.name,
-            "--kernels", runner.kernels, "--graph-optimization", runner.graph_optimization]
-    threads = runner.threads or profile.threads
-    if threads:
-        argv += ["--threads", str(threads)]
-    if not runner.xnnpack or not profile.xnnpack:
-        argv.append("--no-xnnpack")
-    if runner.reset_state:
-        argv.append("--reset-state")
-    providers = runner.providers or list(profile.providers)
-    if providers:
-        argv += ["--providers", ",".join(providers)]
-    return argv
+    return replace(settings, target=profile.name, runner=replace(
+        runner, threads=runner.threads or profile.threads, xnnpack=runner.xnnpack and profile.xnnpack,
+        providers=list(runner.providers or profile.providers)))
 
 
 def _check_runtime(transport: Any, python: str, runtime: str, pythonpath: dict[str, str], profile: Any, options: DeviceOptions) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, Callable
 from edge_sdk.errors import DataError
 from edge_sdk.fileio import check_can_write, write_json_atomic
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 @dataclass
@@ -29,6 +29,8 @@ class BenchResult:
     environment: dict[str, Any]
     status: str = "ok"
     error: str | None = None
+    # The exit code of the error that stopped this artifact (edge_sdk.errors), when status is "error".
+    exit_code: int | None = None
     timing: dict[str, Any] | None = None
     memory: dict[str, Any] | None = None
     accuracy: dict[str, Any] | None = None
@@ -86,7 +88,15 @@ def load_results(path: Path) -> dict[str, Any]:
 # version (`from_version: (to_version, upgrade)`), so a chain of upgrades ends at SCHEMA_VERSION.
 # "1.0" is the first published version, so the chain is empty today; a change that renames or moves a
 # field bumps SCHEMA_VERSION and adds the step from the previous version here.
-UPGRADES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {}
+def _upgrade_1_0(payload: dict[str, Any]) -> dict[str, Any]:
+    """1.0 -> 1.1: artifacts gained `verified` (sha256 checked against the manifest); 1.0 results were never checked."""
+    for result in payload.get("results", []):
+        if isinstance(result, dict) and isinstance(result.get("artifact"), dict):
+            result["artifact"].setdefault("verified", None)
+    return payload
+
+
+UPGRADES: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {"1.0": ("1.1", _upgrade_1_0)}
 
 
 def upgrade_document(payload: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -4,7 +4,8 @@ It loads a model with exactly one runtime (ai-edge-litert / tflite-runtime for .
 runs every sample of INPUTS.npz once (already preprocessed by the host, arrays named after the data's inputs),
 times `--runs` calls after `--warmup`, and writes a results document in the same schema as `edge-sdk bench`,
 with the device description (edge_sdk.device_info). `--outputs OUTPUTS.npz` also saves the primary output of
-every sample, so the host computes accuracy and fidelity exactly as a local bench does.
+every sample, so the host computes accuracy and fidelity exactly as a local bench does. The measurement settings
+come from flags or, as a remote bench sends them, from `--settings settings.json` (edge_sdk.measurement).
 
 Imports numpy, the standard library, the light edge_sdk modules and one runtime: never TensorFlow, torch or a
 converter (tests/test_runner_entry.py checks it). `--check-runtime NAME` only imports the runtime and prints its
@@ -50,7 +51,8 @@ def check_runtime(runtime: str) -> dict[str, Any]:
 def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str | None = None, outputs: Path | None = None) -> Any:
     """Evaluate and time `model` on the preprocessed samples in `inputs`; returns a BenchResult.
 
-    `settings` is an edge_sdk.bench.BenchSettings (max_samples is ignored: the host chose the samples).
+    `settings` is an edge_sdk.bench.BenchSettings (max_samples is ignored: the host chose the samples; see
+    edge_sdk.measurement for how flags and `--settings` JSON become one).
     """
 
     from edge_sdk.artifact import load_artifact
@@ -64,7 +66,7 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     from targets.runners import runner_class, runner_for
 
     settings = settings or BenchSettings()
-    artifact = load_artifact(Path(model))
+    artifact = load_artifact(Path(model), verify=settings.verify)
     dataset = Dataset(Path(inputs), PreprocessSpec(dtype=_stored_dtype(Path(inputs))))
     runner = runner_class(runtime)(Path(model), settings.runner) if runtime else runner_for(Path(model), settings.runner)
     progress = Progress(enabled=False)
@@ -81,7 +83,7 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
 
         save_npz_atomic(Path(outputs), {OUTPUTS_KEY: evaluation.outputs})
     return BenchResult(
-        artifact=describe_artifact(Path(model), artifact.manifest, io),
+        artifact=describe_artifact(artifact, io),
         target={"name": settings.target, "transport": "local", "host": None},
         data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
         settings={**settings.to_dict(), "runtime": description},
@@ -124,39 +126,44 @@ def _stored_dtype(path: Path) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m edge_sdk.runner", description="Run one model on preprocessed inputs and write a results JSON.")
-    parser.add_argument("model", type=Path, nargs="?", help=".tflite or .onnx model")
-    parser.add_argument("--inputs", type=Path, help="preprocessed samples (.npz, one array per model input)")
-    parser.add_argument("--output", type=Path, help="results JSON to write")
-    parser.add_argument("--outputs", type=Path, help="also save every sample's primary output here (.npz)")
-    parser.add_argument("--runtime", choices=RUNTIME_CHOICES, help="runtime to use (default: from the model file)")
-    parser.add_argument("--check-runtime", choices=RUNTIME_CHOICES, help="only check that this runtime imports; print its version")
-    add_settings_args(parser)
+    add_runner_args(parser)
     return parser
 
 
-def add_settings_args(parser: argparse.ArgumentParser) -> None:
-    """Measurement flags shared by the runner and `edge-sdk run`."""
-    parser.add_argument("--runs", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--threads", type=int)
-    parser.add_argument("--no-xnnpack", action="store_true", help="TFLite: disable the XNNPACK delegate")
-    parser.add_argument("--kernels", choices=["default", "reference"], default="default")
-    parser.add_argument("--reset-state", action="store_true")
-    parser.add_argument("--providers", help="ONNX Runtime execution providers in order, e.g. CUDA,CPU")
-    parser.add_argument("--graph-optimization", choices=["disable", "basic", "extended", "all"], default="all")
-    parser.add_argument("--target", default="desktop", help="target name recorded in the result")
+def add_runner_args(parser: argparse.ArgumentParser) -> None:
+    """Every option of the runner: `python -m edge_sdk.runner` and `edge-sdk run` both build their parser with this."""
+    from edge_sdk.measurement import add_measurement_args
+
+    parser.add_argument("model", type=Path, nargs="?", help=".tflite or .onnx model")
+    parser.add_argument("--inputs", type=Path, help="preprocessed samples (.npz, one array per model input)")
+    parser.add_argument("-o", "--output", type=Path, help="results JSON to write")
+    parser.add_argument("--outputs", type=Path, help="also save every sample's primary output here (.npz)")
+    parser.add_argument("--runtime", choices=RUNTIME_CHOICES, help="runtime to use (default: from the model file)")
+    parser.add_argument("--settings", type=Path, help="measurement settings as JSON (edge_sdk/schemas/settings.schema.json); flags override it")
+    parser.add_argument("--check-runtime", choices=RUNTIME_CHOICES, help="only check that this runtime imports; print its version")
+    add_measurement_args(parser)
 
 
-def settings_from_args(args: argparse.Namespace) -> Any:
-    from edge_sdk.bench import BenchSettings
-    from targets.runners.base import RunnerOptions
+def run_from_args(args: argparse.Namespace, isolate: bool = False) -> Path:
+    """Run the model the parsed runner options name and write the results JSON; returns its path. With `isolate`
+    (`edge-sdk run`), the model runs in a worker process (edge_sdk.isolation): a crash becomes an error naming it."""
+    from edge_sdk.fileio import write_json_atomic
+    from edge_sdk.measurement import settings_from_args
+    from edge_sdk.results import results_document
 
-    providers = [part.strip() for part in (args.providers or "").split(",") if part.strip()]
-    return BenchSettings(
-        runs=args.runs, warmup=args.warmup, target=args.target,
-        runner=RunnerOptions(threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
-                             providers=providers, graph_optimization=args.graph_optimization),
-    )
+    if args.model is None or args.inputs is None or args.output is None:
+        raise UsageError("the runner needs MODEL, --inputs and --output", fix="python -m edge_sdk.runner model.tflite --inputs in.npz --output result.json")
+    settings = settings_from_args(args)
+    if isolate:
+        from edge_sdk.isolation import IsolationLimits, run_isolated
+
+        options = {"settings": settings, "runtime": args.runtime, "outputs": args.outputs}
+        result = run_isolated("edge_sdk.runner:run_model_in_worker", (args.model, args.inputs, options), label=Path(args.model).name,
+                              limits=IsolationLimits(timeout_s=None))
+    else:
+        result = run_model(args.model, args.inputs, settings=settings, runtime=args.runtime, outputs=args.outputs)
+    write_json_atomic(args.output, results_document([result]))
+    return Path(args.output)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,13 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.check_runtime:
             print(json.dumps(check_runtime(args.check_runtime)))
             return 0
-        if args.model is None or args.inputs is None or args.output is None:
-            raise UsageError("the runner needs MODEL, --inputs and --output", fix="python -m edge_sdk.runner model.tflite --inputs in.npz --output result.json")
-        from edge_sdk.fileio import write_json_atomic
-        from edge_sdk.results import results_document
-
-        result = run_model(args.model, args.inputs, settings=settings_from_args(args), runtime=args.runtime, outputs=args.outputs)
-        write_json_atomic(args.output, results_document([result]))
+        run_from_args(args)
         return 0
     except MissingDependencyError as error:
         print(json.dumps({"error": error.message, "fix": error.fix}))

@@ -76,16 +76,18 @@ def inspection_text(info: dict[str, Any]) -> str:
         lines.append(f"compute nodes on quantized data: {100 * onnx['integer_op_share']:.0f}%")
     manifest = info.get("manifest")
     if manifest:
-        lines.append(f"manifest: mode {manifest.get('mode')}, source {manifest.get('source', {}).get('path')}, converted in {manifest.get('conversion_seconds')} s")
+        lines.append(f"manifest: version {manifest.get('manifest_version')}, {manifest.get('format')} {manifest.get('mode')}, source {manifest.get('source', {}).get('path')}, converted in {manifest.get('conversion_seconds')} s")
+        if info.get("verification"):
+            lines.append(f"warning: {info['verification']}")
         if manifest.get("preprocess"):
             spec = {k: v for k, v in manifest["preprocess"].items() if v is not None}
             lines.append(f"preprocess: {spec}")
         if manifest.get("calibration"):
             calibration = manifest["calibration"]
-            lines.append(f"calibration: {calibration['samples']} samples of {calibration['path']} (seed {calibration['seed']})")
+            lines.append(f"calibration: {calibration.get('samples')} samples of {calibration.get('path')} (seed {calibration.get('seed')})")
         if manifest.get("validation"):
             lines.append(f"validation: {manifest['validation']}")
         lines.append(f"toolchain: {manifest.get('toolchain')}")
     else:
-        lines.append("manifest: none (not converted by edge-sdk)")
+        lines.append("manifest: none (not converted by edge-sdk): its preprocessing is unknown")
     return "\n".join(lines)

@@ -47,9 +47,13 @@ def run_demo(out: Path, epochs: int = 20, quiet: bool = False) -> object:
     shutil.copyfile(CONFIG, config)
     run = run_pipeline(config, progress=Progress(enabled=not quiet))
     print(summary_markdown(run.rows))
+    common.print_figures({"artifacts": len(run.rows), "artifacts_ok": sum(row["status"] == "ok" for row in run.rows)})
     print(f"report: {run.files['html']}")
     print(f"report: {run.files['md']}")
     return run
+
+
+SMOKE = {"epochs": 8}  # tests/examples/test_digits_demo.py: the same pipeline on models trained briefly
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--retrain", action="store_true", help="train the models again even if they exist")
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, the same code (tests/examples run it)")
     args = parser.parse_args(argv)
     if args.retrain:
         shutil.rmtree(args.out / "models", ignore_errors=True)
-    run_demo(args.out, args.epochs, args.quiet)
+    run_demo(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs}), quiet=args.quiet)
     return 0
 
 

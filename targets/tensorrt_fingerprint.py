@@ -85,7 +85,8 @@ def device_mismatches(recorded: DeviceInfo, current: DeviceInfo) -> list[str]:
 
 
 def compatibility_problems(manifest: dict[str, Any], current: DeviceInfo) -> list[str]:
-    """Why an engine with this manifest cannot run on `current` (empty when it can).
+    """Why an engine whose manifest details (edge_sdk.manifest.Manifest.details) are `manifest` cannot run on
+    `current` (empty when it can).
 
     The ONNX hash and options are not checked here: they say what the engine computes, not where it runs.
     """

@@ -101,10 +101,12 @@ class LoopbackSshd:
     user = "root"
     host_address = "127.0.0.1"
 
-    def __init__(self, rootfs: Path, work_dir: Path, *, extra_pythonpath: Sequence[str] = ()) -> None:
+    def __init__(self, rootfs: Path, work_dir: Path, *, extra_pythonpath: Sequence[str] = (), local_port_forwarding: bool = False) -> None:
         self.rootfs = Path(rootfs).resolve()
         self.work_dir = Path(work_dir).resolve()
         self.extra_pythonpath = tuple(extra_pythonpath)
+        # `ssh -L` to loopback ports only (serving on the device behind a port forward); off unless asked for.
+        self.local_port_forwarding = local_port_forwarding
         for path in (self.rootfs, ENTER_SCRIPT, self.work_dir):
             if '"' in str(path) or "\n" in str(path):
                 raise ValueError(f"{path}: a path with a double quote or newline cannot go into authorized_keys")
@@ -178,8 +180,10 @@ class LoopbackSshd:
         _generate_ed25519_key(self.host_key, "edge-sdk-aarch64-standin-host")
         _generate_ed25519_key(self.client_key, "edge-sdk-aarch64-standin-client")
         forced_command = shlex.join(["/bin/bash", str(ENTER_SCRIPT), str(self.rootfs)])
+        # With port forwarding, also a terminal (`ssh -t`), so that Ctrl-C reaches a server run in the foreground.
+        forwarding = 'port-forwarding,permitopen="127.0.0.1:*",pty,' if self.local_port_forwarding else ""
         self.authorized_keys.write_text(
-            f'restrict,command="{forced_command}" {_public_key_without_comment(self.client_key_pub)}\n'
+            f'restrict,{forwarding}command="{forced_command}" {_public_key_without_comment(self.client_key_pub)}\n'
         )
         last_error = ""
         for _attempt in range(3):  # another process may take the free port between the probe and sshd's bind
@@ -246,7 +250,7 @@ class LoopbackSshd:
             "PrintMotd no",
             "PrintLastLog no",
             "X11Forwarding no",
-            "AllowTcpForwarding no",
+            "AllowTcpForwarding local" if self.local_port_forwarding else "AllowTcpForwarding no",
             "AllowAgentForwarding no",
             # Resolved inside the rootfs: with a forced command, sshd hands this path to enter.sh as
             # $SSH_ORIGINAL_COMMAND, which is how scp (SFTP by default since OpenSSH 9) and sftp get there.

@@ -13,7 +13,7 @@ def test_bench_measures_accuracy_and_fidelity_against_the_keras_reference(tmp_pa
     results = edge_sdk.benchmark([digits_artifacts["fp32"], digits_artifacts["int8"]], digits_npz[1], reference=digits_keras, settings=settings)
     fp32, int8 = (r.to_dict() for r in results)
     for result in (fp32, int8):
-        assert result["status"] == "ok" and result["schema_version"] == "1.0"
+        assert result["status"] == "ok" and result["schema_version"] == "1.1"
         assert result["data"]["evaluated_samples"] == 450
         assert len(result["timing"]["latencies_ms"]) == 20
         latency = result["timing"]["latency"]

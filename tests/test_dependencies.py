@@ -36,6 +36,33 @@ def test_litert_runner_uses_only_numpy_and_the_runtime(digits_artifacts):
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
 
 
+def test_serve_uses_only_numpy_the_runtime_and_its_http_stack(digits_artifacts):
+    """`edge-sdk serve` loads a model, answers a request and exports metrics without a framework or a converter."""
+    code = (
+        "import numpy as np\n"
+        "from pathlib import Path\n"
+        "import uvicorn, edge_sdk.serve.server, edge_sdk.serve.loadtest, edge_sdk.cli  # what serve_artifacts starts\n"
+        "from edge_sdk.serve.app import ServerApp\n"
+        "from edge_sdk.serve.batching import Job\n"
+        "from edge_sdk.serve.metrics import ServerMetrics\n"
+        "from edge_sdk.serve.model import ServeOptions\n"
+        "from edge_sdk.serve.registry import ModelRegistry\n"
+        "from edge_sdk.serve.state import SequenceStore\n"
+        "metrics, sequences = ServerMetrics(), SequenceStore(60)\n"
+        f"registry = ModelRegistry([(Path({str(digits_artifacts['int8'])!r}), 'm')], ServeOptions(max_batch=4), metrics, sequences)\n"
+        "ServerApp(registry, metrics)\n"
+        "executor = registry.get('m')\n"
+        "spec = executor.model.inputs[0]\n"
+        "out = executor.submit(Job({spec.name: np.zeros([1, *spec.shape[1:]], np.float32)}, 1)).result(60)\n"
+        "metrics.exposition()\n"
+        "registry.close()\n"
+    )
+    loaded = _loaded_after(code)
+    assert {"ai_edge_litert", "starlette", "uvicorn", "prometheus_client"} <= loaded
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)
+    assert not {name for name in loaded if name == "converters"}
+
+
 @pytest.fixture(scope="module")
 def bare_venv(tmp_path_factory):
     """A fresh venv with edge-sdk and numpy only: no extras at all."""
@@ -52,7 +79,7 @@ def bare_venv(tmp_path_factory):
 @pytest.mark.slow
 def test_every_command_help_works_without_extras(bare_venv):
     cli = bare_venv / "bin" / "edge-sdk"
-    for command in ([], ["convert"], ["bench"], ["inspect"]):
+    for command in ([], ["convert"], ["bench"], ["inspect"], ["serve"], ["loadtest"]):
         result = subprocess.run([cli, *command, "-h"], capture_output=True, text=True, cwd="/")
         assert result.returncode == 0, result.stderr
         assert "usage: edge-sdk" in result.stdout

@@ -33,4 +33,4 @@ def test_inspect_quantized_onnx(tmp_path, digits_keras, digits_npz):
                                 calibration_samples=50, preprocess=DIGITS_PREPROCESS)
     onnx = inspect_artifact(artifact.path)["onnx"]
     assert onnx["ops"].get("QuantizeLinear", 0) > 0 and onnx["integer_op_share"] > 0.5
-    assert onnx["integer_op_share"] == pytest.approx(artifact.manifest["integer_op_share"])
+    assert onnx["integer_op_share"] == pytest.approx(artifact.manifest.integer_op_share)

@@ -107,3 +107,37 @@ def test_unknown_target_is_a_usage_error():
     from edge_sdk.cli import main
 
     assert main(["bench", "m.tflite", "--data", "d.npz", "--target", "raspberry-pi-9", "--host", "ssh://pi@x"]) == 2
+
+
+def test_a_device_bench_sends_its_settings_as_json_not_flags(digits_artifacts, digits_npz, monkeypatch):
+    """The device reads the measurement settings from the pushed settings.json (checked by the runner), with the
+    profile filling in what the user left open; no measurement flag is rebuilt on the command line."""
+    from edge_sdk import remote
+    from edge_sdk.api import bench_on_devices
+    from edge_sdk.bench import BenchSettings
+    from edge_sdk.measurement import check_settings
+    from targets.runners.base import RunnerOptions
+    from targets.transport.local import LocalTransport
+
+    seen: dict[str, list] = {"argv": [], "settings": []}
+
+    class RecordingLocalTransport(LocalTransport):  # the real local transport, remembering what it was given
+        def push_impl(self, local, remote_path):
+            if remote_path.endswith("/settings.json"):
+                seen["settings"].append(json.loads(Path(local).read_text()))
+            super().push_impl(local, remote_path)
+
+        def run_impl(self, argv, timeout_s, path_prepends):
+            seen["argv"].append(argv)
+            return super().run_impl(argv, timeout_s, path_prepends)
+
+    monkeypatch.setattr(remote, "open_transport", lambda host, options: RecordingLocalTransport())
+    settings = BenchSettings(runs=4, warmup=1, max_samples=12, runner=RunnerOptions(kernels="reference"))
+    result = bench_on_devices([digits_artifacts["int8"]], digits_npz[1], target="desktop", hosts=["local"], settings=settings)[0]
+    assert result.status == "ok", result.error
+    assert len(result.timing["latencies_ms"]) == 4  # the device ran the runs the JSON asked for
+    [document] = seen["settings"]
+    assert check_settings(document)["runs"] == 4 and document["runner"]["kernels"] == "reference" and document["target"] == "desktop"
+    runner_argv = next(argv for argv in seen["argv"] if "--inputs" in argv)
+    assert runner_argv[runner_argv.index("--settings") + 1] == "settings.json"
+    assert not {"--runs", "--warmup", "--threads", "--kernels", "--no-xnnpack", "--providers"} & set(runner_argv)

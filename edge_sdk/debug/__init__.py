@@ -14,10 +14,15 @@ from edge_sdk.debug.report import DebugReport, LayerError
 __all__ = ["DebugReport", "LayerError", "debug_artifact"]
 
 
-def debug_artifact(artifact: str | Path, reference: str | Path, data: str | Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None) -> DebugReport:
-    """Per-layer quantization error of `artifact` against its float `reference` on real `data`, ranked."""
+def debug_artifact(artifact: str | Path, reference: str | Path, data: str | Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None, verify: bool = True) -> DebugReport:
+    """Per-layer quantization error of `artifact` against its float `reference` on real `data`, ranked.
+
+    With `verify` (the default), an artifact whose sha256 does not match its manifest is refused (exit 3)."""
+    from edge_sdk.artifact import load_artifact
     from edge_sdk.errors import UsageError
     from edge_sdk.models import detect_model_kind
+
+    load_artifact(Path(artifact), verify=verify)
 
     kind = detect_model_kind(Path(artifact))
     if kind == "tflite":

@@ -92,8 +92,10 @@ def run_fallback(
     from edge_sdk.bench import BenchSettings
 
     artifact = Path(report.artifact)
-    manifest = load_artifact(artifact).manifest
-    calibration = manifest.get("calibration") or {}
+    manifest = load_artifact(artifact, verify=False).manifest  # debug_artifact verified it (or was told not to)
+    if manifest is None:
+        raise UsageError(f"the fallback re-converts {artifact} from its source, but it has no manifest", fix="convert the model with edge-sdk first")
+    calibration = manifest.calibration or {}
     settings = BenchSettings(runs=runs, warmup=10, max_samples=max_samples, max_drop_points=max_drop_points)
 
     def measure(path: Path, layers: list[str], nodes: list[str]) -> FallbackStep:
@@ -119,9 +121,9 @@ def run_fallback(
         nodes = sorted({key for layer in chosen for key in layer.float_key})
         target = output_dir / f"{artifact.stem}_float{count}{artifact.suffix}"
         convert(
-            manifest["source"]["path"], target, to=manifest["format"], mode=manifest["mode"], calibration=calibration.get("path"),
-            calibration_samples=calibration.get("samples"), seed=calibration.get("seed", 0), preprocess=manifest.get("preprocess"),
-            input_shapes=manifest.get("input_shapes"), float_nodes=nodes, overwrite=True,
+            manifest.source["path"], target, to=manifest.format, mode=manifest.mode, calibration=calibration.get("path"),
+            calibration_samples=calibration.get("samples"), seed=calibration.get("seed", 0), preprocess=manifest.preprocess,
+            input_shapes=manifest.input_shapes or None, float_nodes=nodes, overwrite=True,
         )
         step = measure(target, [layer.name for layer in chosen], nodes)
         outcome.steps.append(step)

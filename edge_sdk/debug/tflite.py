@@ -34,15 +34,15 @@ def quantization_converter(artifact: Path, reference: Path, preprocess: dict[str
     """A TFLiteConverter for `reference` set up as the artifact was made: (tf, converter, input shapes, spec)."""
     from converters import tflite as tflite_converter
 
-    manifest = load_artifact(Path(artifact)).manifest
-    calibration = manifest.get("calibration")
-    if manifest.get("format") != "tflite" or manifest.get("mode") not in ("int8", "int16x8") or not calibration:
-        raise UsageError(f"{artifact} is not a calibrated TFLite artifact with a manifest (format {manifest.get('format')}, mode {manifest.get('mode')})",
+    manifest = load_artifact(Path(artifact), verify=False).manifest  # debug_artifact verified it (or was told not to)
+    calibration = manifest.calibration if manifest else None
+    if manifest is None or manifest.format != "tflite" or manifest.mode not in tflite_converter.CALIBRATED_MODES or not calibration:
+        raise UsageError(f"{artifact} is not a calibrated TFLite artifact with a manifest (format {manifest.format if manifest else None}, mode {manifest.mode if manifest else None})",
                          fix="debug an int8 artifact written by `edge-sdk convert --quant int8 --calib DATA`")
-    spec = PreprocessSpec.from_dict(manifest.get("preprocess")).merged(preprocess or {})
+    spec = PreprocessSpec.from_dict(manifest.preprocess).merged(preprocess or {})
     loaded = load_model(Path(reference))
-    shapes = resolve_input_shapes(loaded.signature, manifest.get("input_shapes"), Path(reference))
-    options = tflite_converter.TFLiteOptions(mode=manifest["mode"], calibration_samples=calibration["samples"], seed=calibration["seed"])
+    shapes = resolve_input_shapes(loaded.signature, manifest.input_shapes or None, Path(reference))
+    options = tflite_converter.TFLiteOptions(mode=manifest.mode, calibration_samples=calibration["samples"], seed=calibration["seed"])
     calibration_set = Dataset(Path(calibration["path"]), spec)
     binding = InputBinding.bind(calibration_set, shapes)
     tf = require("tensorflow", "the TFLite quantization debugger")

@@ -44,10 +44,16 @@ def run(out: Path, epochs: int = 10, clusters: int = 16) -> dict:
     records = common.convert_and_bench(clustered_path, out, train_path, test_path, [("tflite", "fp32")])
     from edge_sdk.artifact import read_manifest
 
-    layers = (read_manifest(out / "student_clustered_fp32.tflite") or {})["weights"]["layers"]
+    manifest = read_manifest(out / "student_clustered_fp32.tflite")
+    assert manifest is not None and manifest.weights is not None  # the converter wrote them
+    layers = manifest.weights["layers"]
     for layer in layers:
         print(f"{layer['name']}: {layer['parameters']} weights, {layer['unique_values']} unique values")
+    common.print_figures({"clustered_layers": len(layers), "max_unique_values": max(layer["unique_values"] for layer in layers)})
     return {"records": records, "layers": layers}
+
+
+SMOKE = {"epochs": 2, "clusters": 8}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out/clustering"))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--clusters", type=int, default=16)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, the same code (tests/examples run it)")
     args = parser.parse_args(argv)
-    run(args.out, args.epochs, args.clusters)
+    run(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs, "clusters": args.clusters}))
     return 0
 
 

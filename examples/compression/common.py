@@ -32,6 +32,12 @@ def write_digits_data(out: Path, seed: int = 0) -> tuple[Path, Path]:
     return train_path, test_path
 
 
+def print_figures(figures: dict[str, Any]) -> None:
+    """An example's figures, one `name: value` line each: what a reader compares, and what tests/examples check."""
+    for name, value in figures.items():
+        print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}")
+
+
 def load_xy(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Model-ready inputs (PREPROCESS applied) and labels."""
     with np.load(path, allow_pickle=False) as data:

@@ -43,15 +43,21 @@ def run(out: Path, epochs: int = 20) -> dict:
     print(f"teacher {summary['teacher_parameters']} parameters, top-1 {summary['teacher_accuracy']:.3f}; "
           f"distilled student {summary['student_parameters']} parameters, top-1 {summary['student_accuracy']:.3f}")
     summary["records"] = common.convert_and_bench(student_path, out, train_path, test_path, [("tflite", "fp32"), ("tflite", "int8")])
+    common.print_figures({**{key: summary[key] for key in ("teacher_parameters", "student_parameters", "teacher_accuracy", "student_accuracy")},
+                          "artifacts_ok": sum(record["status"] == "ok" for record in summary["records"])})
     return summary
+
+
+SMOKE = {"epochs": 3}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("out/distillation"))
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, the same code (tests/examples run it)")
     args = parser.parse_args(argv)
-    run(args.out, args.epochs)
+    run(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs}))
     return 0
 
 

@@ -35,7 +35,12 @@ def run(out: Path, epochs: int = 10, energy: float = 0.9) -> dict:
               f"{layer.parameters_before} -> {layer.parameters_after} parameters")
     print(f"parameters {teacher.count_params()} -> {factorized.count_params()}")
     records = common.convert_and_bench(out / "low_rank.h5", out, train_path, test_path, [("tflite", "fp32")])
+    common.print_figures({"parameters_before": teacher.count_params(), "parameters_after": factorized.count_params(),
+                          "factorized_layers": sum(1 for layer in layers if layer.factorized), "artifacts_ok": sum(r["status"] == "ok" for r in records)})
     return {"records": records, "layers": [layer.to_dict() for layer in layers], "parameters": (teacher.count_params(), factorized.count_params())}
+
+
+SMOKE = {"epochs": 2, "energy": 0.8}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,8 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out/low_rank"))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--energy", type=float, default=0.9)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, the same code (tests/examples run it)")
     args = parser.parse_args(argv)
-    run(args.out, args.epochs, args.energy)
+    run(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs, "energy": args.energy}))
     return 0
 
 

@@ -51,11 +51,18 @@ def run(out: Path, epochs: int = 10, target_sparsity: float = 0.75) -> dict:
     records += common.convert_and_bench(pruned_path, out, train_path, test_path, [("tflite", "fp32"), ("tflite", "int8")])
     from edge_sdk.artifact import read_manifest
 
-    manifest = read_manifest(out / "student_pruned_fp32.tflite") or {}
+    manifest = read_manifest(out / "student_pruned_fp32.tflite")
+    assert manifest is not None and manifest.weights is not None  # the converter wrote them
     for record in records:
         print(f"{record['artifact']['name']}: {record['artifact']['size_bytes']} bytes, gzip {record['artifact']['gzip_size_bytes']} bytes")
-    print(f"weight sparsity of the pruned student: {manifest['weights']['sparsity']:.1%}")
-    return {"records": records, "sparsity": manifest["weights"]["sparsity"], "pruned_path": pruned_path}
+    print(f"weight sparsity of the pruned student: {manifest.weights['sparsity']:.1%}")
+    gzip = {record["artifact"]["name"]: record["artifact"]["gzip_size_bytes"] for record in records}
+    common.print_figures({"weight_sparsity": manifest.weights["sparsity"], "dense_fp32_gzip_bytes": gzip["student_fp32.tflite"],
+                          "pruned_fp32_gzip_bytes": gzip["student_pruned_fp32.tflite"], "pruned_int8_gzip_bytes": gzip["student_pruned_int8.tflite"]})
+    return {"records": records, "sparsity": manifest.weights["sparsity"], "pruned_path": pruned_path}
+
+
+SMOKE = {"epochs": 2, "target_sparsity": 0.75}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out/pruning"))
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--sparsity", type=float, default=0.75)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, the same code (tests/examples run it)")
     args = parser.parse_args(argv)
-    run(args.out, args.epochs, args.sparsity)
+    run(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs, "target_sparsity": args.sparsity}))
     return 0
 
 

@@ -44,17 +44,24 @@ def run(out: Path, epochs: int = 10) -> dict:
     records = common.convert_and_bench(qat_path, out, train_path, test_path, [("tflite", "int8")], calibrate=False)
     from edge_sdk.artifact import read_manifest
 
-    manifest = read_manifest(out / "student_qat_int8.tflite") or {}
-    print(f"QAT int8: calibration {manifest.get('calibration')}, ranges {manifest.get('quantization_ranges')}")
-    return {"records": records, "manifest": manifest}
+    manifest = read_manifest(out / "student_qat_int8.tflite")
+    assert manifest is not None  # the converter wrote it
+    print(f"QAT int8: calibration {manifest.calibration}, ranges {manifest.quantization_ranges}")
+    common.print_figures({"calibration": manifest.calibration, "quantization_ranges": manifest.quantization_ranges,
+                          "int8_top1_agreement": records[0]["reference"]["fidelity"]["top1_agreement"]})
+    return {"records": records, "manifest": manifest.to_dict()}
+
+
+SMOKE = {"epochs": 2}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("out/qat"))
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, the same code (tests/examples run it)")
     args = parser.parse_args(argv)
-    run(args.out, args.epochs)
+    run(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs}))
     return 0
 
 

@@ -93,7 +93,12 @@ def run(out: Path, epochs: int = 20, sparsity: float = 0.5) -> dict:
     results = edge_sdk.benchmark(artifacts, test_path, reference=artifacts[0], settings=BenchSettings(runs=50, warmup=5))
     records = [result.to_dict() for result in results]
     print(results_table(records))
-    return {"records": records, "manifest": edge_sdk.inspect_artifact(artifacts[0])["manifest"]}
+    manifest = edge_sdk.inspect_artifact(artifacts[0])["manifest"]
+    common.print_figures({"weight_sparsity": manifest["weights"]["sparsity"], "artifacts_ok": sum(record["status"] == "ok" for record in records)})
+    return {"records": records, "manifest": manifest}
+
+
+SMOKE = {"epochs": 2, "sparsity": 0.5}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("out/torch"))
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--sparsity", type=float, default=0.5)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, the same code (tests/examples run it)")
     args = parser.parse_args(argv)
-    run(args.out, args.epochs, args.sparsity)
+    run(args.out, **(SMOKE if args.smoke else {"epochs": args.epochs, "sparsity": args.sparsity}))
     return 0
 
 

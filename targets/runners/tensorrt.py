@@ -92,11 +92,11 @@ class TensorRTRunner(BaseRunner):
         if manifest is None:
             warnings.warn(f"{self.path} has no manifest: cannot check it was built for this GPU and TensorRT; TensorRT will refuse it if not", stacklevel=3)
             return
-        problems = compatibility_problems(manifest, self.device)
+        problems = compatibility_problems(manifest.details, self.device)
         if problems:
             raise RuntimeFailure(
                 f"engine {self.path} was not built for this device:\n  " + "\n  ".join(problems),
-                fix=f"rebuild it here: edge-sdk convert {manifest.get('source', {}).get('path', 'MODEL.onnx')} --to tensorrt --quant {manifest.get('mode', 'fp32')} -o {self.path} --overwrite",
+                fix=f"rebuild it here: edge-sdk convert {manifest.source.get('path', 'MODEL.onnx')} --to tensorrt --quant {manifest.mode} -o {self.path} --overwrite",
             )
 
     def _binding(self, engine: trt.ICudaEngine, name: str) -> _Binding:

@@ -29,51 +29,39 @@ class AdbTransport(Transport):
     name = "adb"
 
     def __init__(self, url: str = "adb://", adb: str = "adb", timeout_s: float = 600) -> None:
+        super().__init__(host=url, default_python=None)
         self.serial = parse_adb_url(url)
-        self.host = url
-        self.default_python = None
         self._adb = adb
         self._timeout_s = timeout_s
-        self._workdir: str | None = None
 
     def adb_argv(self, *args: str) -> list[str]:
         """The adb command line for `args`, aimed at this device."""
         return [self._adb, *(("-s", self.serial) if self.serial else ()), *args]
 
-    def open(self) -> None:
+    def open_impl(self) -> str:
         made = self._adb_run(self.adb_argv("shell", f"mktemp -d {DEVICE_TMP}/edge-sdk.XXXXXXXX"), self._timeout_s)
         if made.returncode != 0 or not made.stdout.strip():
             raise DeviceError(f"cannot create a work folder on {self.host}: {made.stderr.strip() or made.stdout.strip()}")
-        self._workdir = made.stdout.strip().splitlines()[-1]
+        return made.stdout.strip().splitlines()[-1]
 
-    @property
-    def workdir(self) -> str:
-        if self._workdir is None:
-            raise DeviceError(f"adb transport to {self.host} is not open")
-        return self._workdir
-
-    def push(self, local: Path, remote_name: str) -> str:
-        remote = f"{self.workdir}/{remote_name}"
-        pushed = self._adb_run(self.adb_argv("push", str(local), remote), self._timeout_s)
+    def push_impl(self, local: Path, remote_path: str) -> None:
+        pushed = self._adb_run(self.adb_argv("push", str(local), remote_path), self._timeout_s)
         if pushed.returncode != 0:
             raise DeviceError(f"adb push {local} failed: {pushed.stderr.strip() or pushed.stdout.strip()}")
-        return remote
 
-    def run(self, argv: list[str], timeout_s: float | None = None, path_prepends: dict[str, str] | None = None) -> RunOutput:
+    def run_impl(self, argv: list[str], timeout_s: float | None, path_prepends: dict[str, str]) -> RunOutput:
         return self._adb_run(self.adb_argv("shell", remote_command(argv, self.workdir, path_prepends)), timeout_s)
 
-    def pull(self, remote_name: str, local: Path) -> None:
-        pulled = self._adb_run(self.adb_argv("pull", f"{self.workdir}/{remote_name}", str(local)), self._timeout_s)
+    def pull_impl(self, remote_path: str, local: Path) -> None:
+        pulled = self._adb_run(self.adb_argv("pull", remote_path, str(local)), self._timeout_s)
         if pulled.returncode != 0:
-            raise DeviceError(f"adb pull {remote_name} failed: {pulled.stderr.strip()}")
+            raise DeviceError(f"adb pull {remote_path} failed: {pulled.stderr.strip()}")
 
-    def close(self) -> None:
-        workdir, self._workdir = self._workdir, None
-        if workdir is not None:
-            try:
-                self._adb_run(self.adb_argv("shell", f"rm -rf {shlex.quote(workdir)}"), 60)
-            except DeviceError:
-                pass  # the device is gone
+    def close_impl(self, workdir: str) -> None:
+        try:
+            self._adb_run(self.adb_argv("shell", f"rm -rf {shlex.quote(workdir)}"), 60)
+        except DeviceError:
+            pass  # the device is gone
 
     def _adb_run(self, argv: list[str], timeout_s: float | None) -> RunOutput:
         try:

@@ -9,7 +9,6 @@ command line to the remote user's shell.
 
 from __future__ import annotations
 
-import re
 import shlex
 import subprocess
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from edge_sdk.errors import DeviceError, UsageError
-from targets.transport.base import RunOutput, Transport
+from targets.transport.base import RunOutput, Transport, checked_env_names
 
 SSH_FAILED = 255  # ssh's own exit status for a connection-level failure
 
@@ -85,9 +84,7 @@ class SshOptions:
 def remote_command(argv: list[str], workdir: str | None = None, path_prepends: dict[str, str] | None = None) -> str:
     """One shell command line for the remote shell: `cd WORKDIR && NAME=VALUE${NAME:+:$NAME} argv...`, all quoted."""
     prefix = ""
-    for name, value in (path_prepends or {}).items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise UsageError(f"{name!r} is not an environment variable name")
+    for name, value in checked_env_names(path_prepends).items():
         prefix += f"{name}={shlex.quote(value)}${{{name}:+:${name}}} "
     command = prefix + shlex.join(argv)
     return f"cd {shlex.quote(workdir)} && {command}" if workdir else command
@@ -119,45 +116,33 @@ class SshTransport(Transport):
 
     def __init__(self, url: str, options: SshOptions | None = None, ssh: str = "ssh", scp: str = "scp") -> None:
         self.address = parse_ssh_url(url)
-        self.host = str(self.address)
+        super().__init__(host=str(self.address), default_python="python3")
         self.options = options or SshOptions()
-        self.default_python = "python3"
         self._ssh = ssh
         self._scp = scp
-        self._workdir: str | None = None
 
-    # --- Transport interface -------------------------------------------------------------------
-    def open(self) -> None:
+    # --- Transport hooks -----------------------------------------------------------------------
+    def open_impl(self) -> str:
         template = f"{self.options.workdir_parent.rstrip('/') or ''}/edge-sdk.XXXXXXXX"
         made = self._ssh_run(f"mktemp -d {shlex.quote(template)}", timeout_s=self.options.connect_timeout_s + 30)
         if made.returncode != 0 or not made.stdout.strip():
             raise DeviceError(f"cannot create a work folder on {self.address}: {made.stderr.strip() or made.stdout.strip()}")
-        self._workdir = made.stdout.strip().splitlines()[-1]  # mktemp -d makes it 0700
+        return made.stdout.strip().splitlines()[-1]  # mktemp -d makes it 0700
 
-    @property
-    def workdir(self) -> str:
-        if self._workdir is None:
-            raise DeviceError(f"ssh transport to {self.address} is not open")
-        return self._workdir
+    def push_impl(self, local: Path, remote_path: str) -> None:
+        self._scp_run([str(local), f"{self._scp_host()}:{remote_path}"], f"copy {local} to {self.address}")
 
-    def push(self, local: Path, remote_name: str) -> str:
-        remote = f"{self.workdir}/{_checked_name(remote_name)}"
-        self._scp_run([str(local), f"{self._scp_host()}:{remote}"], f"copy {local} to {self.address}")
-        return remote
-
-    def run(self, argv: list[str], timeout_s: float | None = None, path_prepends: dict[str, str] | None = None) -> RunOutput:
+    def run_impl(self, argv: list[str], timeout_s: float | None, path_prepends: dict[str, str]) -> RunOutput:
         return self._ssh_run(remote_command(argv, self.workdir, path_prepends), timeout_s)
 
-    def pull(self, remote_name: str, local: Path) -> None:
-        self._scp_run([f"{self._scp_host()}:{self.workdir}/{_checked_name(remote_name)}", str(local)], f"copy {remote_name} from {self.address}")
+    def pull_impl(self, remote_path: str, local: Path) -> None:
+        self._scp_run([f"{self._scp_host()}:{remote_path}", str(local)], f"copy {Path(remote_path).name} from {self.address}")
 
-    def close(self) -> None:
-        workdir, self._workdir = self._workdir, None
-        if workdir is not None:
-            try:
-                self._ssh_run(f"rm -rf -- {shlex.quote(workdir)}", timeout_s=self.options.connect_timeout_s + 30)
-            except DeviceError:
-                pass  # the device is gone; its folder goes with its next reboot (it lives in /tmp)
+    def close_impl(self, workdir: str) -> None:
+        try:
+            self._ssh_run(f"rm -rf -- {shlex.quote(workdir)}", timeout_s=self.options.connect_timeout_s + 30)
+        except DeviceError:
+            pass  # the device is gone; its folder goes with its next reboot (it lives in /tmp)
 
     # --- helpers -------------------------------------------------------------------------------
     def _scp_host(self) -> str:
@@ -188,9 +173,3 @@ class SshTransport(Transport):
                 raise DeviceError(f"cannot {what}: {result.stderr.strip()}")
             raise error
 
-
-def _checked_name(name: str) -> str:
-    # scp's SFTP mode expands glob characters in remote paths; file names on the device are ours, so keep them plain.
-    if not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name in (".", ".."):
-        raise UsageError(f"remote file name {name!r} must be letters, digits and ._+- only")
-    return name

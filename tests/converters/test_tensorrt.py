@@ -150,4 +150,4 @@ def test_build_an_engine_on_a_gpu(float_onnx, tmp_path):
         pytest.skip(f"needs TensorRT and cuda-python: {missing.message}")
     artifact = trt_converter.convert(float_onnx, tmp_path / "m.engine", trt_converter.options_for(mode="fp16", timing_cache=tmp_path / "t.cache"))
     assert artifact.path.stat().st_size > 0 and (tmp_path / "t.cache").exists()
-    assert artifact.manifest["fingerprint"]["device"]["tensorrt_version"].startswith("10.")
+    assert artifact.manifest.to_dict()["details"]["fingerprint"]["device"]["tensorrt_version"].startswith("10.")

@@ -22,9 +22,9 @@ def test_other_modes_convert_and_validate(tmp_path, digits_keras, digits_npz, mo
         digits_keras, tmp_path / f"m_{mode}.tflite", mode=mode, calibration=digits_npz[0] if mode == "int16x8" else None,
         calibration_samples=50, validation_data=digits_npz[1], preprocess=DIGITS_PREPROCESS,
     )
-    assert artifact.manifest["mode"] == mode
-    assert artifact.manifest["validation"]["status"] == "passed"
-    assert artifact.manifest["validation"]["top1_agreement"] > 0.97
+    assert artifact.manifest.to_dict()["mode"] == mode
+    assert artifact.manifest.to_dict()["validation"]["status"] == "passed"
+    assert artifact.manifest.to_dict()["validation"]["top1_agreement"] > 0.97
     if mode == "int16x8":
         assert "INT16" in analyze_tflite(artifact.path.read_bytes())["tensor_types"]
 
@@ -32,8 +32,8 @@ def test_other_modes_convert_and_validate(tmp_path, digits_keras, digits_npz, mo
 def test_int8_manifest_records_everything_needed_to_run_and_reproduce(digits_artifacts, digits_keras, digits_npz):
     manifest = json.loads(manifest_path_for(digits_artifacts["int8"]).read_text())
     assert manifest["format"] == "tflite" and manifest["mode"] == "int8"
-    assert manifest["io"]["inputs"][0]["dtype"] == "int8" and manifest["io"]["outputs"][0]["dtype"] == "int8"
-    assert manifest["io"]["inputs"][0]["quantization"]["scale"] > 0
+    assert manifest["inputs"][0]["dtype"] == "int8" and manifest["outputs"][0]["dtype"] == "int8"
+    assert manifest["inputs"][0]["quantization"]["scale"] > 0
     assert manifest["integer_op_share"] == 1.0
     assert manifest["source"]["path"] == str(digits_keras) and len(manifest["source"]["sha256"]) == 64
     assert manifest["preprocess"]["scale"] == pytest.approx(1 / 16) and manifest["preprocess"]["layout"] == "NHWC"
@@ -59,8 +59,8 @@ def test_weightless_conversion_from_tf_saved_model_save_is_refused(tmp_path, dig
 
     model.export(str(tmp_path / "exported"))
     artifact = edge_sdk.convert(tmp_path / "exported", tmp_path / "good.tflite", validation_data=digits_npz[1], preprocess=DIGITS_PREPROCESS)
-    assert artifact.manifest["source"]["kind"] == "savedmodel"
-    assert artifact.manifest["validation"]["status"] == "passed" and artifact.manifest["validation"]["cosine_mean"] > 0.9999
+    assert artifact.manifest.to_dict()["source"]["kind"] == "savedmodel"
+    assert artifact.manifest.to_dict()["validation"]["status"] == "passed" and artifact.manifest.to_dict()["validation"]["cosine_mean"] > 0.9999
 
 
 def test_wrong_calibration_shape_leaves_no_artifact(tmp_path, digits_keras):
@@ -95,7 +95,7 @@ def test_qat_model_converts_to_int8(tmp_path, digits_npz):
     qat.save(tmp_path / "qat.h5")
     # QAT models convert with their learned ranges: no calibration data (tests/converters/test_tflite_qat.py).
     artifact = edge_sdk.convert(tmp_path / "qat.h5", tmp_path / "qat_int8.tflite", mode="int8", validation_data=digits_npz[1], preprocess=DIGITS_PREPROCESS)
-    assert artifact.manifest["calibration"] is None
-    assert artifact.manifest["source"]["quantization_aware"]
-    assert artifact.manifest["io"]["inputs"][0]["dtype"] == "int8" and artifact.manifest["integer_op_share"] == 1.0
-    assert artifact.manifest["validation"]["top1_agreement"] > 0.9
+    assert artifact.manifest.to_dict()["calibration"] is None
+    assert artifact.manifest.to_dict()["source"]["quantization_aware"]
+    assert artifact.manifest.to_dict()["inputs"][0]["dtype"] == "int8" and artifact.manifest.to_dict()["integer_op_share"] == 1.0
+    assert artifact.manifest.to_dict()["validation"]["top1_agreement"] > 0.9

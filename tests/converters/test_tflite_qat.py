@@ -32,10 +32,10 @@ def test_qat_model_converts_to_int8_from_learned_ranges(tmp_path, qat_model, dig
 
     path, qat = qat_model
     artifact = edge_sdk.convert(path, tmp_path / "qat_int8.tflite", mode="int8", calibration=None, validation_data=digits_npz[1], preprocess={"scale": 1 / 16, "layout": "NHWC"})
-    manifest = artifact.manifest
+    manifest = artifact.manifest.to_dict()
     assert manifest["calibration"] is None and manifest["quantization_ranges"].startswith("learned")
     assert manifest["integer_op_share"] == 1.0
-    assert manifest["io"]["inputs"][0]["dtype"] == "int8"
+    assert manifest["inputs"][0]["dtype"] == "int8"
 
     with np.load(digits_npz[1]) as data:
         x = (data["x"][..., None] / 16.0).astype(np.float32)[:200]
@@ -43,7 +43,7 @@ def test_qat_model_converts_to_int8_from_learned_ranges(tmp_path, qat_model, dig
     with LiteRTRunner(artifact.path) as runner:
         name = runner.inputs[0].name
         int8_outputs = np.concatenate([next(iter(runner.infer({name: sample[None]}).values())) for sample in x])
-    output_scale = manifest["io"]["outputs"][0]["quantization"]["scale"]
+    output_scale = manifest["outputs"][0]["quantization"]["scale"]
     # The int8 model reproduces the QAT model's fake-quant arithmetic to within a couple of output steps.
     assert np.abs(int8_outputs - fake_quant_outputs).max() <= 3 * output_scale
     assert (int8_outputs.argmax(1) == fake_quant_outputs.argmax(1)).mean() >= 0.99

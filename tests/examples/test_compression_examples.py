@@ -1,59 +1,79 @@
-"""Every compression example runs top to bottom (small epochs) and its model goes through convert + bench."""
+"""Every compression example runs top to bottom in its smoke mode (`--smoke`: small epochs, the same code as a full
+run), its model goes through convert + bench, and the figures it prints are checked."""
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.examples.figures import printed_figures
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# The figures each example prints.
+FIGURES = {
+    "distillation": {"teacher_parameters", "student_parameters", "teacher_accuracy", "student_accuracy", "artifacts_ok"},
+    "pruning": {"weight_sparsity", "dense_fp32_gzip_bytes", "pruned_fp32_gzip_bytes", "pruned_int8_gzip_bytes"},
+    "qat": {"calibration", "quantization_ranges", "int8_top1_agreement"},
+    "clustering": {"clustered_layers", "max_unique_values"},
+    "low_rank": {"parameters_before", "parameters_after", "factorized_layers", "artifacts_ok"},
+    "torch_distill_prune": {"weight_sparsity", "artifacts_ok"},
+}
 
 
-def test_distillation_example(tmp_path):
-    from examples.compression import distillation
-
-    summary = distillation.run(tmp_path, epochs=3)
-    assert summary["student_parameters"] < summary["teacher_parameters"] / 5
-    assert summary["student_accuracy"] > 0.7
-    assert [r["status"] for r in summary["records"]] == ["ok", "ok"]
+def test_every_compression_example_is_run_here():
+    examples = {path.stem for path in (EXAMPLES / "compression").glob("*.py")} - {"__init__", "common"}
+    assert examples == set(FIGURES)
 
 
-def test_pruning_example_reaches_target_sparsity_and_shrinks_gzip(tmp_path):
-    from examples.compression import pruning
+def _smoke(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    module = importlib.import_module(f"examples.compression.{name}")
+    assert module.main(["--smoke", "--out", str(tmp_path)]) == 0
+    figures = printed_figures(capsys.readouterr().out)
+    assert FIGURES[name] <= set(figures), f"{name} printed {sorted(figures)}"
+    return figures
 
-    summary = pruning.run(tmp_path, epochs=2, target_sparsity=0.75)
+
+@pytest.mark.slow
+def test_distillation_example(tmp_path, capsys):
+    figures = _smoke("distillation", tmp_path, capsys)
+    assert int(figures["student_parameters"]) < int(figures["teacher_parameters"]) / 5
+    assert float(figures["student_accuracy"]) > 0.7
+    assert figures["artifacts_ok"] == "2"
+
+
+@pytest.mark.slow
+def test_pruning_example_reaches_target_sparsity_and_shrinks_gzip(tmp_path, capsys):
+    figures = _smoke("pruning", tmp_path, capsys)
     # The schedule reaches the target even on ~90 steps (tfmot's default frequency=100 would stay at 0 %).
-    assert summary["sparsity"] == pytest.approx(0.75, abs=0.02)
-    by_name = {r["artifact"]["name"]: r["artifact"] for r in summary["records"]}
-    assert by_name["student_pruned_fp32.tflite"]["gzip_size_bytes"] < 0.6 * by_name["student_fp32.tflite"]["gzip_size_bytes"]
+    assert float(figures["weight_sparsity"]) == pytest.approx(0.75, abs=0.02)
+    assert int(figures["pruned_fp32_gzip_bytes"]) < 0.6 * int(figures["dense_fp32_gzip_bytes"])
 
 
-def test_qat_example_converts_without_calibration(tmp_path):
-    from examples.compression import qat
-
-    summary = qat.run(tmp_path, epochs=2)
-    assert summary["manifest"]["calibration"] is None
-    assert summary["manifest"]["quantization_ranges"].startswith("learned")
-    assert summary["records"][0]["reference"]["fidelity"]["top1_agreement"] > 0.97
-
-
-def test_clustering_example_reports_unique_values(tmp_path):
-    from examples.compression import clustering
-
-    summary = clustering.run(tmp_path, epochs=2, clusters=8)
-    assert all(layer["unique_values"] <= 8 for layer in summary["layers"])
+@pytest.mark.slow
+def test_qat_example_converts_without_calibration(tmp_path, capsys):
+    figures = _smoke("qat", tmp_path, capsys)
+    assert figures["calibration"] == "None"
+    assert figures["quantization_ranges"].startswith("learned")
+    assert float(figures["int8_top1_agreement"]) > 0.97
 
 
-def test_low_rank_example(tmp_path):
-    from examples.compression import low_rank
-
-    summary = low_rank.run(tmp_path, epochs=2, energy=0.8)
-    before, after = summary["parameters"]
-    assert after < before and any(layer["factorized"] for layer in summary["layers"])
-    assert summary["records"][0]["status"] == "ok"
+@pytest.mark.slow
+def test_clustering_example_reports_unique_values(tmp_path, capsys):
+    figures = _smoke("clustering", tmp_path, capsys)
+    assert int(figures["clustered_layers"]) >= 1 and int(figures["max_unique_values"]) <= 8
 
 
-def test_torch_distill_prune_example(tmp_path):
-    from examples.compression import torch_distill_prune
+@pytest.mark.slow
+def test_low_rank_example(tmp_path, capsys):
+    figures = _smoke("low_rank", tmp_path, capsys)
+    assert int(figures["parameters_after"]) < int(figures["parameters_before"]) and int(figures["factorized_layers"]) >= 1
+    assert figures["artifacts_ok"] == "1"
 
-    summary = torch_distill_prune.run(tmp_path, epochs=2, sparsity=0.5)
-    assert summary["manifest"]["weights"]["sparsity"] == pytest.approx(0.5, abs=0.02)
-    assert [r["status"] for r in summary["records"]] == ["ok", "ok"]
+
+@pytest.mark.slow
+def test_torch_distill_prune_example(tmp_path, capsys):
+    figures = _smoke("torch_distill_prune", tmp_path, capsys)
+    assert float(figures["weight_sparsity"]) == pytest.approx(0.5, abs=0.02)
+    assert figures["artifacts_ok"] == "2"

@@ -3,14 +3,17 @@ issues #2 and #6 on its output."""
 
 import pytest
 
-from examples.digits_demo import run_demo
+from examples.digits_demo import SMOKE, run_demo
+from tests.examples.figures import printed_figures
 
 pytestmark = pytest.mark.slow
 
 
 def test_demo_runs_the_pipeline_and_writes_both_reports(tmp_path, capsys):
-    run = run_demo(tmp_path / "demo", epochs=8, quiet=True)
+    run = run_demo(tmp_path / "demo", **SMOKE, quiet=True)  # what `examples/digits_demo.py --smoke` runs
     printed = capsys.readouterr().out
+    figures = printed_figures(printed)
+    assert int(figures["artifacts"]) == len(run.rows) and int(figures["artifacts_ok"]) == len(run.rows)
     html, md = run.files["html"], run.files["md"]
     assert html.exists() and md.exists()
     assert f"report: {html}" in printed and f"report: {md}" in printed

@@ -46,6 +46,26 @@ def write_h5(path: Path, config: object, keras_version: str = "2.21.0") -> None:
         handle.attrs["model_config"] = json.dumps(config)
 
 
+HANGING_H5_EDITS = [("flip", 753872839, 1), ("word", 309776128, -1), ("byte", 340127141, 82), ("insert", 278921257, b"\xaa")]
+
+
+def test_an_h5_that_hangs_the_hdf5_library_is_refused_in_time(tmp_path, monkeypatch):
+    """Found by this file's fuzzing: these edits of the seed send h5py into a loop no signal interrupts."""
+    import time
+
+    from edge_sdk import model_safety
+
+    seed = tmp_path / "seed.h5"
+    write_h5(seed, H5_CONFIG_SEED)
+    hanging = tmp_path / "hangs.h5"
+    hanging.write_bytes(mutate(seed.read_bytes(), HANGING_H5_EDITS))
+    monkeypatch.setattr(model_safety, "H5_READ_TIMEOUT_S", 5.0)
+    started = time.monotonic()
+    with pytest.raises(ModelFileError, match=r"hangs.h5: reading its HDF5 metadata did not finish within 5 s; the file is damaged"):
+        check_h5_model(hanging)
+    assert time.monotonic() - started < 30
+
+
 def test_the_h5_seed_passes_and_its_lambda_variant_is_refused(tmp_path):
     write_h5(tmp_path / "m.h5", H5_CONFIG_SEED)
     check_h5_model(tmp_path / "m.h5")
@@ -56,7 +76,7 @@ def test_the_h5_seed_passes_and_its_lambda_variant_is_refused(tmp_path):
         check_h5_model(tmp_path / "l.h5")
 
 
-@fuzz_settings(80)
+@fuzz_settings(25)  # each check reads the file in a child process (edge_sdk.model_safety): fewer, slower examples
 @given(data=st.data())
 def test_edited_h5_configs_pass_or_raise_and_a_planted_lambda_is_always_refused(data):
     document = H5_CONFIG_SEED
@@ -72,7 +92,7 @@ def test_edited_h5_configs_pass_or_raise_and_a_planted_lambda_is_always_refused(
         assert isinstance(sdk_outcome(check_h5_model, planted), ModelFileError), f"a Lambda planted at {where} was not refused"
 
 
-@fuzz_settings(40)
+@fuzz_settings(15)
 @given(edits=mutations)
 def test_mutated_h5_files_pass_or_raise(edits):
     with tempfile.TemporaryDirectory() as folder:
@@ -135,7 +155,7 @@ def _load_and_inspect(artifact: Path) -> None:
     from edge_sdk.api import inspect_artifact
     from edge_sdk.artifact import load_artifact
 
-    load_artifact(artifact)
+    load_artifact(artifact, verify=False)  # the seed's sha256 is made up: reach what comes after the check
     inspect_artifact(artifact)
 
 

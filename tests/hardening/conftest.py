@@ -98,3 +98,14 @@ def assert_refused(completed: subprocess.CompletedProcess, exit_code: int, *frag
     assert completed.stderr.count("error:") == 1, completed.stderr[-3000:]
     for fragment in fragments:
         assert fragment in completed.stderr, (fragment, completed.stderr[-3000:])
+
+
+def require_a_crash(model: Path, data: Path) -> None:
+    """Skip unless `model` really crashes the runtime in a worker here: the patched file reads memory past its
+    buffers, and whether that segfaults depends on the heap layout of the process (path lengths, environment)."""
+    import edge_sdk
+    from edge_sdk.bench import BenchSettings
+
+    result = edge_sdk.benchmark([model], data, settings=BenchSettings(runs=1, warmup=0))[0]
+    if not (result.error or "").startswith(f"{model.name}: the runtime crashed"):
+        pytest.skip(f"not run here: {model.name} does not crash ai-edge-litert in this environment ({(result.error or 'it ran').splitlines()[0]})")

@@ -49,9 +49,9 @@ def npy_with_shape(path: Path, shape: tuple[int, ...]) -> Path:
 CASES = {
     # name: (make(work) -> argv, exit code, fragments)
     "npy header with a negative dimension": (lambda w: bench(w, data=npy_with_shape(w / "neg.npy", (-1, 1))), 4, ["neg.npy has a damaged header: shape (-1, 1) has a negative size"]),
-    "seed -1": (lambda w: bench(w, "--seed", "-1"), 2, ["--seed -1 must be 0 or more"]),
-    "samples 0": (lambda w: bench(w, "--samples", "0"), 2, ["--samples 0 must be at least 1"]),
-    "samples negative": (lambda w: bench(w, "--samples", "-5"), 2, ["--samples -5 must be at least 1"]),
+    "seed -1": (lambda w: bench(w, "--seed", "-1"), 2, ["'seed' must be at least 0, got -1"]),
+    "samples 0": (lambda w: bench(w, "--samples", "0"), 2, ["'max_samples' must be at least 1, got 0"]),
+    "samples negative": (lambda w: bench(w, "--samples", "-5"), 2, ["'max_samples' must be at least 1, got -5"]),
     "NaN in the data": (lambda w: bench(w, data=_npz(w / "nan.npz", x=np.full((4, 1), np.nan, np.float32))), 4, ["sample", "nan.npz:x[0] contains NaN or Inf values"]),
     "object data": (lambda w: bench(w, data=_object_npz(w / "obj.npz")), 4, ["obj.npz:x holds Python objects"]),
     "20000x20000 PNG in an image folder": (lambda w: bench(w, "--resize", "1,1", data=_image_folder(w)), 4, ["big.png declares too many pixels to decode", "400000000 pixels"]),

@@ -36,8 +36,12 @@ def test_an_engine_for_another_gpu_is_refused_with_a_rebuild_command(tmp_path):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"\x00" * 32)
     orin = DeviceInfo("10.3.0", "12.6", "12.6", "Orin", "8.7")
-    manifest = {"mode": "int8", "source": {"path": "model_int8.onnx"}, "fingerprint": fingerprint_record(orin, "ab" * 32, BuildSettings().to_dict())}
-    (tmp_path / "m.engine.manifest.json").write_text(json.dumps(manifest))
+    from edge_sdk.manifest import Manifest, file_sha256, write_manifest
+
+    write_manifest(engine, Manifest(
+        format="tensorrt", mode="int8", sha256=file_sha256(engine), size_bytes=32, inputs=[], outputs=[], source={"path": "model_int8.onnx"},
+        details={"fingerprint": fingerprint_record(orin, "ab" * 32, BuildSettings().to_dict())},
+    ))
     runner = TensorRTRunner(engine)
     runner.device = DeviceInfo("10.3.0", "12.8", "12.8", "NVIDIA H100", "9.0")  # what probe_device() would say on that machine
     with pytest.raises(RuntimeFailure) as caught:

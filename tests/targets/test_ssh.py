@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 import subprocess
@@ -31,7 +32,8 @@ def test_remote_command_quotes_every_argument():
     nasty = "/tmp/it's a \"dir\"; rm -rf ~"
     command = remote_command(["python3", "-m", "edge_sdk.runner", nasty, "--target", "a b;c"], workdir=nasty, path_prepends={"PYTHONPATH": nasty + "/r.zip"})
     # What the remote shell will run: the same words, nothing executed on the side.
-    result = subprocess.run(["sh", "-c", command.replace("cd ", "printf '%s\\n' ", 1).replace(" && ", "; printf '%s\\n' ", 1)], capture_output=True, text=True)
+    result = subprocess.run(["sh", "-c", command.replace("cd ", "printf '%s\\n' ", 1).replace(" && ", "; printf '%s\\n' ", 1)], capture_output=True, text=True,
+                            env={name: value for name, value in os.environ.items() if name != "PYTHONPATH"})  # the ${PYTHONPATH:+...} suffix stays empty
     lines = result.stdout.splitlines()
     assert lines[0] == nasty
     assert lines[1] == f"PYTHONPATH={nasty}/r.zip"  # printf gets the assignment as a word here; sh would set it
