@@ -153,9 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_trust_arg(*parsers: argparse.ArgumentParser) -> None:
+    """The one trust flag (edge_sdk.model_safety): on each parser that does not have it yet."""
     for parser in parsers:
-        parser.add_argument("--trust-model", action="store_true",
-                            help="load model files that carry code (Lambda layers, pickles); only for files whose origin you trust")
+        try:
+            parser.add_argument("--trust-model", action="store_true",
+                                help="load model files that carry code (Lambda layers, pickles); only for files whose origin you trust")
+        except argparse.ArgumentError:
+            pass  # already there (e.g. convert's PyTorch checkpoints): one flag, one meaning
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
