@@ -44,7 +44,7 @@ EDGE_SDK_FUZZ_EXAMPLES ?= 2000
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
 	EDGE_SDK_FUZZ_EXAMPLES=$(EDGE_SDK_FUZZ_EXAMPLES) $(PY) -m pytest -q tests/fuzz
-	for target in tflite npz results; do $(PY) tests/fuzz/atheris_intake.py $$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 || exit 1; done
+	for target in tflite npz results npy h5config pipeline manifest; do $(PY) tests/fuzz/atheris_intake.py $$target -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 || exit 1; done
 
 bench: $(STAMP)
 	$(PY) tools/bench/runner_overhead.py

@@ -67,9 +67,10 @@ def convert(
         if not is_factory_spec(model):
             raise UsageError(f"--weights applies to a PyTorch package.module:factory model, not {model}", fix="give the factory that builds the architecture, e.g. mypkg.nets:make_cnn")
         model = TorchModelSpec(str(model), Path(weights), trust_model)
+    from edge_sdk.model_safety import model_code_trusted, trusting_model_code
     from edge_sdk.quiet import framework_output
 
-    with framework_output(f"converting {getattr(model, 'name', model)} to {format_name} {options.mode}"):  # frameworks' logs: -v shows them
+    with trusting_model_code(trust_model or model_code_trusted()), framework_output(f"converting {getattr(model, 'name', model)} to {format_name} {options.mode}"):  # frameworks' logs: -v shows them
         return convert_with(format_name, model, Path(output), options, data or DataSettings(), overwrite=overwrite, progress=progress)
 
 

@@ -12,13 +12,15 @@ import numpy as np
 
 from edge_sdk import latency, metrics, stats
 from edge_sdk.artifact import Artifact, load_artifact
-from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
+from edge_sdk.data import Dataset, InputBinding, PreprocessSpec, check_data_path
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
-from edge_sdk.errors import EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
+from edge_sdk.errors import DataError, DataFileError, EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
+from edge_sdk.model_safety import check_model_file, trusting_model_code
 from edge_sdk.models import detect_model_kind
 from edge_sdk.progress import Progress
+from edge_sdk.reference_eval import REFERENCE_OUTPUTS, ReferenceCache, ReferenceRequest, content_hash  # noqa: F401 - re-exported
 from edge_sdk.results import BenchResult
 from targets.runners import runner_for
 from targets.runners.base import BaseRunner, RunnerOptions
@@ -52,6 +54,10 @@ class BenchSettings:
             raise UsageError(f"--runs {self.runs} must be at least 1")
         if self.warmup < 0:
             raise UsageError(f"--warmup {self.warmup} must not be negative")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise UsageError(f"--samples {self.max_samples} must be at least 1", fix="leave --samples out to evaluate every sample")
+        if self.seed < 0:
+            raise UsageError(f"--seed {self.seed} must be 0 or more")
         if self.runner.threads is not None and self.runner.threads < 1:
             raise UsageError(f"--threads {self.runner.threads} must be at least 1")
         if self.timeout_s is not None and self.timeout_s <= 0:
@@ -78,59 +84,6 @@ class Evaluation:
     cache: str = "computed"  # float references only: "reused" when taken from REFERENCE_OUTPUTS
 
 
-# Float reference outputs of this process, by content: (model sha256, data sha256, preprocessing, samples, runner
-# settings) -> (outputs, the runtime's description). A bench of many artifacts, or a pipeline benching every
-# artifact of a model (and every student against the teacher), runs each float model over the data once.
-REFERENCE_OUTPUTS: dict[str, tuple[Evaluation, dict[str, Any]]] = {}
-REFERENCE_OUTPUTS_KEPT = 8  # the oldest entries go first: outputs of large evaluation sets take memory
-_content_hashes: dict[tuple[str, int, int], str] = {}
-
-
-def content_hash(path: Path) -> str:
-    """sha256 of a file or folder; a file's is remembered while its size and modification time stay the same (a
-    folder's modification time does not follow its files' contents, so a folder is hashed every time)."""
-    if Path(path).is_dir():
-        return sha256_of(Path(path))
-    stat = Path(path).stat()
-    key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _content_hashes:
-        _content_hashes[key] = sha256_of(Path(path))
-    return _content_hashes[key]
-
-
-class ReferenceCache:
-    """Float reference outputs of one model, computed once per data, preprocessing spec and sample subset (and
-    reused across calls of `bench` in the same process: see REFERENCE_OUTPUTS)."""
-
-    def __init__(self, path: Path, settings: BenchSettings, progress: Progress) -> None:
-        self.path = path
-        self.settings = settings
-        self.progress = progress
-        self.description: dict[str, Any] | None = None
-
-    def key(self, dataset: Dataset, indices: list[int] | None) -> str:
-        return json.dumps([content_hash(self.path), content_hash(dataset.path), dataset.spec.to_dict(), indices, self.settings.runner.to_dict()], sort_keys=True, default=str)
-
-    def outputs_for(self, dataset: Dataset, indices: list[int] | None) -> Evaluation:
-        from dataclasses import replace
-
-        from edge_sdk.quiet import framework_output
-
-        key = self.key(dataset, indices)
-        if key in REFERENCE_OUTPUTS:
-            evaluation, self.description = REFERENCE_OUTPUTS[key]
-            return replace(evaluation, cache="reused")
-        with framework_output(f"computing the float reference {self.path.name}"):
-            runner = runner_for(self.path, self.settings.runner)
-            with runner:
-                self.description = runner.describe()
-                evaluation = evaluate(runner, dataset, indices, self.progress, f"reference {self.path.name}")
-        REFERENCE_OUTPUTS[key] = (evaluation, self.description)
-        while len(REFERENCE_OUTPUTS) > REFERENCE_OUTPUTS_KEPT:
-            REFERENCE_OUTPUTS.pop(next(iter(REFERENCE_OUTPUTS)))
-        return evaluation
-
-
 def bench(
     artifacts: list[Path],
     data: Path,
@@ -153,9 +106,12 @@ def bench(
     progress = progress or Progress(enabled=False)
     if not artifacts:
         raise UsageError("no artifacts to benchmark")
+    PreprocessSpec.from_dict(preprocess)  # bad preprocessing flags fail once, before any work, not once per artifact
+    check_data_path(Path(data))
     references = ReferenceCache(Path(reference), settings, progress) if reference else None
     if reference:
-        detect_model_kind(Path(reference))  # a missing or unreadable reference fails before any work
+        # A missing or unreadable reference, or one that carries code, fails before any work.
+        check_model_file(Path(reference), detect_model_kind(Path(reference)))
     environment = describe_machine()
     keys = [result_key(Path(path), Path(data), reference, settings.to_dict(), preprocess or {}, input_key, label_key, settings.target) for path in artifacts] if checkpoint else []
     if checkpoint:
@@ -170,6 +126,10 @@ def bench(
         progress.step("bench", Path(path).name)
         try:
             result = _bench_one(Path(path), Path(data), references, settings, preprocess or {}, input_key, label_key, environment, progress)
+        except DataFileError as error:
+            # The data itself is unusable: every artifact would fail the same way, so stop now (exit 4).
+            done = f" ({_unfinished(artifacts, index, checkpoint)})" if index else ""
+            raise DataFileError(f"{error.message}{done}", fix=error.fix) from None
         except EdgeSdkError as error:
             # Recorded, not raised: the other artifacts still run; the caller reports failures.
             result = BenchResult(
@@ -247,8 +207,14 @@ def _bench_one(
         accuracy=accuracy_record(evaluation, settings.seed),
     )
     if references is not None:
-        reference_eval = references.outputs_for(dataset, indices)
-        result.reference = compare_to_reference(references, reference_eval, evaluation, settings)
+        try:
+            reference_eval = references.outputs_for(dataset, indices, input_key, label_key)
+            result.reference = compare_to_reference(references, reference_eval, evaluation, settings)
+        except DataFileError:
+            raise
+        except EdgeSdkError as error:
+            # The artifact's own figures stand; the comparison with the reference is what failed.
+            result.status, result.error = "error", f"{error}" if str(error).startswith("reference ") else f"reference {references.path.name}: {error}"
     return result
 
 
@@ -404,6 +370,9 @@ def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | N
 
 
 def compare_to_reference(references: ReferenceCache, reference: Evaluation, evaluation: Evaluation, settings: BenchSettings | None = None) -> dict[str, Any]:
+    if reference.outputs.shape != evaluation.outputs.shape:
+        raise DataError(f"reference {references.path.name}: its outputs have shape {reference.outputs.shape[1:]} per sample, the artifact's {evaluation.outputs.shape[1:]}",
+                        fix="give the float model this artifact was converted from as --reference")
     payload: dict[str, Any] = {
         "path": str(references.path),
         "runtime": references.description,
@@ -453,3 +422,16 @@ def _guess_precision(io: dict[str, Any]) -> str:
     from edge_sdk.formats import PRECISION_OF_INPUT_DTYPE, UNKNOWN_FLOAT
 
     return PRECISION_OF_INPUT_DTYPE.get(dtype, UNKNOWN_FLOAT)
+
+
+def evaluate_reference(request: ReferenceRequest, phase: Any = None, progress: Progress | None = None) -> tuple[Evaluation, dict[str, Any]]:
+    """Run the float reference on the selected samples (in the worker process); its outputs and description."""
+    phase = phase or (lambda name: None)
+    dataset = Dataset(request.data_path, request.spec, input_key=request.input_key, label_key=request.label_key)
+    with trusting_model_code(request.trust_model):
+        runner = runner_for(request.path, request.settings.runner)
+        phase("loading")
+        with runner:
+            phase("running")
+            evaluation = evaluate(runner, dataset, request.indices, progress or Progress(enabled=False), f"reference {request.path.name}")
+            return evaluation, runner.describe()

@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--input-shape", action="append", help="concrete input shape, e.g. 1,28,28,1 or NAME:1,28,28,1")
     torch_group = convert.add_argument_group("PyTorch sources (module:factory, .pt2) and checkpoints")
     torch_group.add_argument("--weights", type=Path, help="trained weights for a module:factory model: .safetensors, Accelerate save_model folder, DeepSpeed checkpoint folder, .pt/.bin state dict")
-    torch_group.add_argument("--trust-model", action="store_true", help="allow loading pickles (DeepSpeed checkpoints), which can run code from the files")
+    torch_group.add_argument("--trust-model", action="store_true",
+                             help="the one trust flag: let code carried by a model file run (Keras Lambda layers in .h5, py_function SavedModels, pickled checkpoints such as DeepSpeed's)")
     convert.add_argument("--float-nodes-from", type=Path, help="keep the layers a fallback chose in float (JSON from `edge-sdk debug --save-fallback`)")
     for spec in FORMATS.values():  # each format's own flags, from its row in the format table
         spec.argument_group().add(convert)
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline = commands.add_parser("pipeline", help="convert every model in an edge.yaml to every format, bench, and report")
     pipeline.add_argument("config", type=Path, help="pipeline file (see README: the pipeline YAML reference)")
     _add_output_args(pipeline)
+    _add_trust_arg(convert, bench, debug, check)
 
     from edge_sdk.serve.cli_args import add_serve_parsers
 
@@ -200,6 +202,16 @@ def build_parser() -> argparse.ArgumentParser:
     completion.add_argument("shell", choices=["bash", "zsh", "tcsh"], help="the shell to complete in")
     _fill_missing_help(parser)
     return parser
+
+
+def _add_trust_arg(*parsers: argparse.ArgumentParser) -> None:
+    """The one trust flag (edge_sdk.model_safety): on each parser that does not have it yet."""
+    for parser in parsers:
+        try:
+            parser.add_argument("--trust-model", action="store_true",
+                                help="load model files that carry code (Lambda layers, pickles); only for files whose origin you trust")
+        except argparse.ArgumentError:
+            pass  # already there (e.g. convert's PyTorch checkpoints): one flag, one meaning
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:
@@ -226,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     in_main_thread = threading.current_thread() is threading.main_thread()  # signal handlers live there only
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt) if in_main_thread else None
     try:
-        with quiet.stdout_only_ours():
+        _check_path_lengths(args)
+        from edge_sdk.model_safety import trusting_model_code
+
+        with quiet.stdout_only_ours(), trusting_model_code(getattr(args, "trust_model", False)):
             return COMMANDS[args.command](args)
     except EdgeSdkError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -243,6 +258,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 BROKEN_PIPE_EXIT_CODE = 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
+
+
+def _check_path_lengths(args: argparse.Namespace) -> None:
+    """Every path argument, before any work: a name over the file-system limit fails every call (ENAMETOOLONG)."""
+    from edge_sdk.fileio import check_path_length
+
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, Path) or (name == "model" and isinstance(item, str)):
+                check_path_length(item, f"--{name.replace('_', '-')}" if name not in ("model", "artifact", "artifacts", "results", "config", "calibration") else name)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

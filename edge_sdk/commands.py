@@ -19,10 +19,15 @@ def _preprocess_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
     spec: dict[str, Any] = {}
     if args.preprocess:
+        if Path(args.preprocess).exists() and not Path(args.preprocess).is_file():
+            raise UsageError(f"--preprocess {args.preprocess} is not a regular file", fix="give a JSON file")
         try:
-            spec.update(json.loads(Path(args.preprocess).read_text()))
-        except (OSError, json.JSONDecodeError) as error:
+            loaded = json.loads(Path(args.preprocess).read_text())
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
             raise UsageError(f"--preprocess {args.preprocess} is not a readable JSON file: {error}") from error
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--preprocess {args.preprocess} must hold a JSON object of settings, not {type(loaded).__name__}", fix='e.g. {"scale": 0.00392156, "layout": "NHWC"}')
+        spec.update(loaded)
     resize = parse_floats(args.resize, "--resize")
     overrides = {
         "scale": parse_scale(args.scale),
@@ -99,6 +104,17 @@ def _comma_list(text: str | None) -> list[str] | None:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    """With -o: refuse a folder that cannot be written, and a results file another bench is writing, before any work."""
+    from edge_sdk.fileio import check_writable_folder, output_lock
+
+    if not args.output:
+        return _bench(args)
+    check_writable_folder(args.output.parent, "results folder")
+    with output_lock(args.output, "results file"):
+        return _bench(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
     from edge_sdk.api import bench
     from edge_sdk.errors import UsageError
     from edge_sdk.fileio import check_can_write
@@ -253,6 +269,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print(json.dumps(report_document(args.results, policy), indent=2))
         return 0
     output = args.output or Path(args.results[0]).with_name("report.md" if args.format == "md" else "report.html")
+    if any(Path(path).resolve() == Path(output).resolve() for path in args.results):
+        raise UsageError(f"-o {output} is also one of the results files read; it would be overwritten", fix="write the report to another file, e.g. report.html")
     written = write_report(args.results, output, fmt=args.format, policy=policy, overwrite=args.overwrite)
     print(f"report: {written}")
     return 0
@@ -279,8 +297,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.check_runtime:
         print(json.dumps(check_runtime(args.check_runtime)))
         return 0
+    # In a worker process, like bench's artifacts: a runtime that crashes on the model is reported naming the file.
     with framework_output(f"running {args.model}"):
-        document = run_from_args(args)
+        document = run_from_args(args, isolate=True)
     print(json.dumps(document, indent=2) if args.json else f"results: {args.output}")
     return 0
 

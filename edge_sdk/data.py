@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import DataError, UsageError
-from edge_sdk.npy_stream import ZIP_MEMBER_ERRORS, NpyStream, labels_from_rows, open_npz_member
+from edge_sdk.errors import DataError, DataFileError, UsageError
+from edge_sdk.npy_stream import MAX_SAMPLE_BYTES, ZIP_MEMBER_ERRORS, NpyStream, labels_from_rows, open_npz_member
 
 LABEL_KEYS = ("y", "y_test", "y_train", "y_val", "labels", "label", "targets")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -43,6 +43,17 @@ class PreprocessSpec:
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        # Types first: a spec is read from JSON files and manifests, where "scale": "abc" would only fail at bench time.
+        if self.scale is not None and not _is_number(self.scale):
+            raise UsageError(f"preprocessing scale={self.scale!r} must be a number, e.g. 0.00392156 (1/255)")
+        for name in ("mean", "std"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, list) or not value or not all(_is_number(v) for v in value)):
+                raise UsageError(f"preprocessing {name}={value!r} must be a list of numbers, one per channel")
+        if self.resize is not None and (not isinstance(self.resize, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in self.resize)):
+            raise UsageError(f"preprocessing resize={self.resize!r} must be two positive sizes: HEIGHT,WIDTH")
+        if not isinstance(self.dtype, str):
+            raise UsageError(f"preprocessing dtype={self.dtype!r} must be a numpy dtype name such as float32")
         for name in ("layout", "source_layout"):
             value = getattr(self, name)
             if value is not None and value not in LAYOUTS:
@@ -55,7 +66,7 @@ class PreprocessSpec:
             raise UsageError("preprocessing std must not contain 0")
         try:
             np.dtype(self.dtype)
-        except TypeError as error:
+        except (TypeError, ValueError, SyntaxError) as error:
             raise UsageError(f"preprocessing dtype={self.dtype!r} is not a numpy dtype") from error
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +76,8 @@ class PreprocessSpec:
     def from_dict(cls, payload: dict[str, Any] | None) -> PreprocessSpec:
         if not payload:
             return cls()
+        if not isinstance(payload, dict):
+            raise UsageError(f"preprocessing must be a mapping of settings, not {type(payload).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(payload) - known)
         if unknown:
@@ -95,6 +108,10 @@ class PreprocessSpec:
         return np.asarray(x.astype(self.dtype, copy=False))  # a 0-d sample stays an array, not a numpy scalar
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)
+
+
 def parse_scale(text: str | float | None) -> float | None:
     """Accept `0.5`, `1/255` or None."""
     if text is None or isinstance(text, float):
@@ -117,6 +134,15 @@ def parse_floats(text: str | None, flag: str) -> list[float] | None:
         raise UsageError(f"{flag} {text!r} must be comma-separated numbers, e.g. 0.485,0.456,0.406") from error
 
 
+def check_data_path(path: Path) -> None:
+    """A data path that exists and is a file or a folder (reading a FIFO blocks forever, a device never ends)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(f"data file {path} does not exist", fix="check the --data / --calib path")
+    if not path.is_dir() and not path.is_file():
+        raise DataFileError(f"data {path} is not a regular file (a FIFO, socket or device)", fix="give a .npz, .npy or a folder of images")
+
+
 @dataclass
 class Sample:
     """One preprocessed sample: per-input arrays without a batch axis, and its label if known."""
@@ -136,8 +162,7 @@ class Dataset:
         self._labels: np.ndarray | None = None
         self._images: list[tuple[Path, int | None]] = []
         self.class_names: list[str] | None = None
-        if not self.path.exists():
-            raise DataError(f"data file {self.path} does not exist", fix="check the --data / --calib path")
+        check_data_path(self.path)
         if self.path.is_dir():
             self._open_image_folder()
         elif self.path.suffix == ".npz":
@@ -145,13 +170,13 @@ class Dataset:
         elif self.path.suffix == ".npy":
             self._arrays["x"] = NpyStream(str(self.path), lambda: open(self.path, "rb"))
         else:
-            raise DataError(
+            raise DataFileError(
                 f"data {self.path} is not a .npz, .npy or a folder of images",
                 fix="convert it with numpy.savez(path, x=inputs, y=labels)",
             )
         self.num_samples = self._count_samples()
         if self.num_samples == 0:
-            raise DataError(f"data {self.path} contains 0 samples", fix="give a data file with at least one sample")
+            raise DataFileError(f"data {self.path} contains 0 samples", fix="give a data file with at least one sample")
 
     # --- opening -----------------------------------------------------------------------------
     def _open_npz(self, input_key: str | None, label_key: str | None) -> None:
@@ -160,29 +185,30 @@ class Dataset:
             members = {name[:-4]: name for name in archive.namelist() if name.endswith(".npy")}
             archive.close()
         except ZIP_MEMBER_ERRORS as error:
-            raise DataError(f"{self.path} is not a readable .npz archive: {type(error).__name__}: {error}", fix="save it with numpy.savez") from error
+            raise DataFileError(f"{self.path} is not a readable .npz archive: {type(error).__name__}: {error}", fix="save it with numpy.savez") from error
         if not members:
-            raise DataError(f"{self.path} holds no arrays")
+            raise DataFileError(f"{self.path} holds no arrays")
         label_name = label_key or next((key for key in LABEL_KEYS if key in members), None)
         if label_key and label_key not in members:
-            raise DataError(f"{self.path} has no array {label_key!r} (has: {', '.join(sorted(members))})")
+            raise DataFileError(f"{self.path} has no array {label_key!r} (has: {', '.join(sorted(members))})")
         input_names = [input_key] if input_key else [key for key in members if key != label_name]
         if not input_names:
-            raise DataError(f"{self.path} holds only the labels {label_name!r}, no input array", fix="save the inputs too: numpy.savez(path, x=inputs, y=labels)")
+            raise DataFileError(f"{self.path} holds only the labels {label_name!r}, no input array", fix="save the inputs too: numpy.savez(path, x=inputs, y=labels)")
         for name in input_names:
             if name not in members:
-                raise DataError(f"{self.path} has no array {name!r} (has: {', '.join(sorted(members))})")
+                raise DataFileError(f"{self.path} has no array {name!r} (has: {', '.join(sorted(members))})")
             member = members[name]
             self._arrays[name] = NpyStream(f"{self.path}:{name}", lambda member=member: open_npz_member(self.path, member))
         if label_name is not None:
             label_stream = NpyStream(f"{self.path}:{label_name}", lambda: open_npz_member(self.path, members[label_name]))
-            self._labels = labels_from_rows(label_stream, f"{self.path}:{label_name}")
+            sample_rows = next(iter(self._arrays.values())).num_rows  # compared before any label is read
+            self._labels = labels_from_rows(label_stream, f"{self.path}:{label_name}", expected_rows=sample_rows)
 
     def _open_image_folder(self) -> None:
         files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         classes = sorted(p.name for p in self.path.iterdir() if p.is_dir() and not p.name.startswith("."))
         if files and classes:
-            raise DataError(f"{self.path} mixes images and class sub-folders", fix="put every image in its class folder")
+            raise DataFileError(f"{self.path} mixes images and class sub-folders", fix="put every image in its class folder")
         if classes:
             self.class_names = classes
             for label, name in enumerate(classes):
@@ -197,16 +223,16 @@ class Dataset:
             return len(self._images)
         counts = {name: stream.num_rows for name, stream in self._arrays.items()}
         if len(set(counts.values())) > 1:
-            raise DataError(f"arrays in {self.path} have different sample counts: {counts}")
+            raise DataFileError(f"arrays in {self.path} have different sample counts: {counts}")
         count = next(iter(counts.values()))
         if self._labels is not None and len(self._labels) != count:
-            raise DataError(
+            raise DataFileError(
                 f"{self.path} has {count} samples but {len(self._labels)} labels",
                 fix="give exactly one label per sample",
             )
         for name, stream in self._arrays.items():
             if stream.dtype.kind not in "biuf":
-                raise DataError(f"{self.path}:{name} has dtype {stream.dtype}, not a numeric type", fix="store numbers (int or float)")
+                raise DataFileError(f"{self.path}:{name} has dtype {stream.dtype}, not a numeric type", fix="store numbers (int or float)")
         return count
 
     # --- reading -----------------------------------------------------------------------------
@@ -227,10 +253,12 @@ class Dataset:
 
     def subset(self, count: int | None, seed: int = 0) -> list[int] | None:
         """A deterministic, sorted subset of `count` sample indices (None: every sample)."""
+        if count is not None and count <= 0:
+            raise UsageError(f"sample count {count} must be positive")
+        if seed < 0:
+            raise UsageError(f"--seed {seed} must be 0 or more")
         if count is None or count >= self.num_samples:
             return None
-        if count <= 0:
-            raise UsageError(f"sample count {count} must be positive")
         chosen = np.random.default_rng(seed).choice(self.num_samples, size=count, replace=False)
         return sorted(int(i) for i in chosen)
 
@@ -255,7 +283,7 @@ class Dataset:
 
     def _checked(self, array: np.ndarray, where: str) -> np.ndarray:
         if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise DataError(f"sample {where} contains NaN or Inf values", fix="clean the data set before calibrating or evaluating")
+            raise DataFileError(f"sample {where} contains NaN or Inf values", fix="clean the data set before calibrating or evaluating")
         return array
 
     def _load_image(self, image: Path) -> np.ndarray:
@@ -264,14 +292,23 @@ class Dataset:
         pil_image = require("PIL.Image", "image folders")
         try:
             with pil_image.open(image) as opened:
+                width, height = opened.size
+                declared = width * height * 3 * 4  # decoded as RGB, then float32
+                if declared > MAX_SAMPLE_BYTES:
+                    raise DataFileError(f"image {image} declares {width}x{height} pixels ({declared / 2**30:.3g} GiB as float32), "
+                                        f"over the limit of {MAX_SAMPLE_BYTES // 2**20} MiB per sample",
+                                        fix="resize the images before benchmarking (--resize scales them after decoding)")
                 mode = "L" if self.spec.color == "grayscale" else "RGB"
                 converted = opened.convert(mode)
                 if self.spec.resize:
                     height, width = self.spec.resize
                     converted = converted.resize((width, height), pil_image.BILINEAR)
                 array = np.asarray(converted)
-        except OSError as error:
-            raise DataError(f"image {image} cannot be read: {error}", fix="remove or replace the file") from error
+        except pil_image.DecompressionBombError as error:
+            raise DataFileError(f"image {image} declares too many pixels to decode: {error}",
+                                fix="resize the images before benchmarking (--resize scales them after decoding)") from error
+        except (OSError, ValueError, SyntaxError) as error:
+            raise DataFileError(f"image {image} cannot be read: {type(error).__name__}: {error}", fix="remove or replace the file") from error
         return self.spec.apply(array)
 
     def describe(self) -> dict[str, Any]:

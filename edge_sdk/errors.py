@@ -41,6 +41,11 @@ class DataError(EdgeSdkError):
     exit_code = 4
 
 
+class DataFileError(DataError):
+    """The data file itself cannot be used (unreadable, damaged, NaN, too large): every model would fail on it,
+    so a bench stops at once (exit 4) instead of recording the same error against each artifact."""
+
+
 class MissingDependencyError(EdgeSdkError):
     """An optional runtime or framework is not installed."""
 

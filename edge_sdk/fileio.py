@@ -14,10 +14,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.errors import OutputExistsError, OutputWriteError
+from edge_sdk.errors import OutputExistsError, OutputWriteError, UsageError
 
 # errno values that only a write raises: reported as OutputWriteError naming the file, never as a traceback.
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+# Linux limits: 255 bytes per name, 4096 bytes per path. Longer ones fail in every call with ENAMETOOLONG.
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4096
+
+
+def check_path_length(path: Path | str, what: str) -> None:
+    """A UsageError for a path no file system call can take (a name over 255 bytes, a path over 4096)."""
+    encoded = os.fsencode(str(path))
+    longest = max((len(part) for part in encoded.split(b"/")), default=0)
+    if longest > NAME_MAX_BYTES or len(encoded) >= PATH_MAX_BYTES:
+        shown = str(path) if len(str(path)) <= 80 else str(path)[:40] + "..." + str(path)[-30:]
+        raise UsageError(f"{what} {shown} is too long for the file system ({longest} bytes in one name; the limit is {NAME_MAX_BYTES})",
+                         fix="choose a shorter file name")
 
 
 def check_can_write(path: Path, overwrite: bool, what: str = "output") -> None:
@@ -38,6 +53,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:
         raise _write_error(path, error) from error
+    # mkstemp creates 0600; the file we rename into place gets the permissions of a file opened normally (0644 under umask 022).
+    os.fchmod(fd, 0o666 & ~_current_umask())
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -52,9 +69,71 @@ def atomic_path(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def _current_umask() -> int:
+    try:  # Linux reports it without changing it (os.umask would, for a moment, for every thread)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_error(path: Path, error: OSError) -> OutputWriteError:
-    fix = "free disk space (or choose another output folder) and run again; finished results were kept" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "choose a writable output folder"
-    return OutputWriteError(f"cannot write {path}: {error.strerror or error}; nothing partial was left behind", fix=fix)
+    fix = "free disk space (or choose another output folder) and run again" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "choose a writable output folder"
+    # Only this file's write failed: its temporary file is gone and the file itself is as it was before.
+    return OutputWriteError(f"cannot write {path}: {error.strerror or error}; {path.name} was left as it was before", fix=fix)
+
+
+def check_writable_folder(folder: Path, what: str = "output folder") -> None:
+    """Refuse, before any work, a folder (or the nearest existing folder above it) that cannot take a new file:
+    read-only file system, no permission, full quota. Probed with a nameless temporary file (O_TMPFILE) where possible."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputWriteError(f"{what} {folder} cannot be created: {existing} is not a folder", fix="choose another output path")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise OutputWriteError(f"{what} {folder} is not writable ({existing}: {error.strerror or error}); nothing was done",
+                               fix="choose a writable output folder") from error
+
+
+@contextlib.contextmanager
+def output_lock(output: Path, what: str = "output") -> Iterator[None]:
+    """An advisory lock (flock) on `output` for this process: a second edge-sdk writing the same output stops at once
+    with OutputExistsError naming the first one's pid. The lock file (`.NAME.lock` beside it) is removed at the end."""
+    import fcntl
+
+    output = Path(output)
+    lock_path = output.with_name(f".{output.name}.lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+")
+    except OSError as error:
+        raise _write_error(lock_path, error) from error
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputExistsError(f"{what} {output} is being written by another edge-sdk process (pid {holder}); nothing was done",
+                                    fix="wait for it to finish, or choose another output") from None
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                lock_path.unlink()
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -246,7 +246,11 @@ def upgrade(payload: Any, where: str = "manifest") -> dict[str, Any]:
             fix="upgrade edge-sdk (pip install -U edge-sdk) on this machine",
         )
     while version < MANIFEST_VERSION:
-        payload = UPGRADES[version](payload)
+        try:  # an old record is read before it is validated: a field of the wrong type must not be a traceback
+            payload = UPGRADES[version](payload)
+        except (TypeError, ValueError, AttributeError, KeyError) as error:
+            raise ModelFileError(f"{where} (manifest version {version}) is damaged: {type(error).__name__}: {error}",
+                                 fix="delete it and convert the model again") from error
         version = payload["manifest_version"]
     return payload
 
@@ -271,7 +275,7 @@ def read_manifest(artifact_path: Path) -> Manifest | None:
         raise ModelFileError(f"manifest {path} is not a regular file", fix="remove it, or convert the model again")
     try:
         payload = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
         raise ModelFileError(f"manifest {path} is not valid JSON: {error}", fix="delete it and convert the model again") from error
     return Manifest.from_dict(payload, where=f"manifest {path}")
 

@@ -14,6 +14,7 @@ from typing import Any
 from edge_sdk._lazy import is_available, require
 from edge_sdk.errors import ModelFileError, UsageError
 from edge_sdk.formats import FORMATS, format_for_suffix
+from edge_sdk.model_safety import check_h5_model, check_saved_model
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 # Errors that Keras / TensorFlow raise for a model file they cannot read.
@@ -68,6 +69,8 @@ def detect_model_kind(path: Path) -> str:
         if (path / "saved_model.pb").exists() or (path / "saved_model.pbtxt").exists():
             return "savedmodel"
         raise ModelFileError(f"{path} is a folder but not a SavedModel (no saved_model.pb)", fix="give a model file or a SavedModel folder")
+    if not path.is_file():  # a FIFO would block the read below forever; a device or socket is no model either
+        raise ModelFileError(f"model {path} is not a regular file (a FIFO, socket or device)", fix="give the model file itself")
     if not os.access(path, os.R_OK):
         raise ModelFileError(f"model {path} is not readable", fix="check its permissions")
     with open(path, "rb") as handle:
@@ -78,6 +81,8 @@ def detect_model_kind(path: Path) -> str:
             raise ModelFileError(f"{path} is not a TFLite flatbuffer (no TFL3 identifier)", fix="re-export the model")
         return "tflite"
     if suffix in (".h5", ".hdf5") or head.startswith(HDF5_MAGIC):
+        if not head.startswith(HDF5_MAGIC) and zipfile.is_zipfile(path):
+            raise ModelFileError(f"{path} is a Keras 3 .keras archive, not an HDF5 file (renamed?)", fix=f"rename it to {path.with_suffix('.keras').name}")
         if not head.startswith(HDF5_MAGIC):
             raise ModelFileError(f"{path} is not an HDF5 file", fix="re-save the model with model.save('model.h5')")
         return "h5"
@@ -125,6 +130,8 @@ def load_keras3(path: Path) -> LoadedModel:
 def load_tf_keras_h5(path: Path) -> LoadedModel:
     """A tf_keras (Keras 2) `.h5`, including tfmot-pruned (wrappers stripped) and QAT models."""
     tf_keras = require("tf_keras", f"loading the Keras 2 model {path}")
+    require("h5py", f"reading {path}")
+    check_h5_model(path)  # before tf_keras reads it: a Lambda layer's code would run while loading
     # tfmot is optional: without it, plain Keras 2 models still load; wrapped ones fail clearly.
     tfmot = require("tensorflow_model_optimization") if is_available("tensorflow_model_optimization") else None
     try:
@@ -152,6 +159,7 @@ def load_tf_keras_h5(path: Path) -> LoadedModel:
 def load_saved_model(path: Path) -> LoadedModel:
     """A SavedModel folder, called through its `serving_default` signature."""
     tf = require("tensorflow", f"loading the SavedModel {path}")
+    check_saved_model(path)
     try:
         loaded = tf.saved_model.load(str(path))
     except _LOAD_ERRORS + (tf.errors.OpError,) as error:

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.errors import DataError, InterruptedRun
-from edge_sdk.fileio import sha256_of, write_bytes_atomic, write_json_atomic
+from edge_sdk.errors import DataError, InterruptedRun, ModelFileError
+from edge_sdk.fileio import check_writable_folder, output_lock, sha256_of, write_bytes_atomic, write_json_atomic
 from edge_sdk.pipeline_config import ModelEntry, PipelineConfig, TargetEntry, load_config
 from edge_sdk.progress import Progress
 
@@ -45,12 +45,18 @@ class PipelineRun:
 
 
 def run_pipeline(config_path: str | Path, progress: Progress | None = None) -> PipelineRun:
-    """Run the pipeline file `config_path`; see the module docstring."""
+    """Run the pipeline file `config_path`; see the module docstring. An output folder that cannot be written, or
+    that another pipeline is writing (an advisory lock), is refused before any work."""
+    config = load_config(config_path)
+    check_writable_folder(config.output, "pipeline output folder")
+    with output_lock(config.output / "results.json", "pipeline output"):
+        return _run(config, progress or Progress(enabled=False))
+
+
+def _run(config: PipelineConfig, progress: Progress) -> PipelineRun:
     from edge_sdk.version import __version__
     from edge_sdk.environment import package_versions
 
-    config = load_config(config_path)
-    progress = progress or Progress(enabled=False)
     config.output.mkdir(parents=True, exist_ok=True)
     run = PipelineRun(config.output)
     cache_path = config.output / CACHE_FILE
@@ -120,9 +126,12 @@ def _read_cache(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {"conversions": {}, "benches": {}}
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        cache = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise DataError(f"pipeline cache {path} is not valid JSON: {error}", fix="delete it; the next run rebuilds everything") from error
+    if not isinstance(cache, dict) or not all(isinstance(cache.get(part), dict) for part in ("conversions", "benches")):
+        raise DataError(f"pipeline cache {path} is not a cache this edge-sdk wrote (no conversions/benches mappings)", fix="delete it; the next run rebuilds everything")
+    return cache
 
 
 def _write_json_cache(path: Path, cache: dict[str, Any]) -> None:
@@ -155,20 +164,34 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
     })
     label = f"{model.name} -> {fmt} {mode}"
     manifest = output.with_name(output.name + ".manifest.json")
-    if cache["conversions"].get(str(output)) == key and output.exists() and manifest.exists():
-        progress.step("convert", f"{label} (unchanged, from the cache)")
-        run.conversions_cached.append(label)
-        return output
+    cached = cache["conversions"].get(str(output))
+    if isinstance(cached, dict) and cached.get("key") == key and output.exists() and manifest.exists():
+        if _artifact_unchanged(output, cached):
+            progress.step("convert", f"{label} (unchanged, from the cache)")
+            run.conversions_cached.append(label)
+            return output
+        progress.message(f"{output} changed since it was cached (sha256 differs): converting again")
     progress.step("convert", label)
     output.parent.mkdir(parents=True, exist_ok=True)
     convert(
         model.path, output, to=fmt, mode=mode, calibration=config.calibration_data if calibrated else None,
         validation_data=config.evaluation_data, preprocess=model.preprocess, overwrite=True, progress=progress,
     )
-    cache["conversions"][str(output)] = key
+    cache["conversions"][str(output)] = {"key": key, "sha256": sha256_of(output)}
     _write_json_cache(config.output / CACHE_FILE, cache)
     run.converted.append(label)
     return output
+
+
+def _artifact_unchanged(output: Path, cached: dict[str, Any]) -> bool:
+    """The artifact is the one this cache entry converted: its sha256 matches the cache's and its manifest's."""
+    from edge_sdk.manifest import read_manifest, verify_artifact
+
+    try:
+        manifest = read_manifest(output)
+    except ModelFileError:
+        return False
+    return manifest is not None and verify_artifact(output, manifest) is None and sha256_of(output) == cached.get("sha256")
 
 
 def _bench_settings(config: PipelineConfig, target: TargetEntry, runs: int | None = None, warmup: int | None = None) -> Any:
@@ -184,8 +207,8 @@ def _bench_settings(config: PipelineConfig, target: TargetEntry, runs: int | Non
 
 
 def _bench_key(path: Path, model: ModelEntry, teacher: ModelEntry | None, target: TargetEntry, settings: Any, config: PipelineConfig, data_hashes: dict[str, Any]) -> str:
-    return _key({
-        "artifact": sha256_of(path), "reference": sha256_of(model.path), "teacher": sha256_of(teacher.path) if teacher else None,
+    return _key({  # the path too: two models with byte-identical artifacts are two results, not one
+        "artifact": sha256_of(path), "artifact_path": str(path), "reference": sha256_of(model.path), "teacher": sha256_of(teacher.path) if teacher else None,
         "data": data_hashes["evaluation"], "label_key": config.label_key, "target": target.to_dict(), "settings": settings.to_dict(),
     })
 

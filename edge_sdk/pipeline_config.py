@@ -6,11 +6,13 @@ Relative paths are relative to the folder of the YAML file.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edge_sdk.errors import UsageError
+from edge_sdk.fileio import check_path_length
 from edge_sdk.formats import FORMATS, FP32
 from edge_sdk.pipeline_schema import TARGET_KINDS  # declared once, with the schema
 
@@ -110,8 +112,12 @@ class _Reader:
         return value
 
     def any_path(self, value: Any, where: str) -> Path:
-        if not isinstance(value, str) or not value:
+        if not isinstance(value, str) or not value or "\x00" in value:
             raise self.fail(where, f"must be a path, not {value!r}")
+        try:
+            check_path_length(value, "the path")
+        except UsageError as error:
+            raise self.fail(where, error.message, fix=error.fix) from None
         return (self.root / value) if not Path(value).is_absolute() else Path(value)
 
     def existing_path(self, value: Any, where: str) -> Path:
@@ -170,13 +176,17 @@ def load_config(path: str | Path) -> PipelineConfig:
     models = []
     for name, entry in models_section.items():
         where = f"models.{name}"
+        _check_model_name(reader, name)
         entry = reader.mapping(entry, where, {"path", "preprocess", "formats", "teacher"}, {"path"})
         formats = reader.formats(entry["formats"], f"{where}.formats") if "formats" in entry else default_formats
         teacher = entry.get("teacher")
         if teacher is not None and (not isinstance(teacher, str) or teacher not in models_section or teacher == name):
-            raise reader.fail(f"{where}.teacher", f"{teacher!r} is not another model of this file", fix=f"one of {', '.join(n for n in models_section if n != name)}")
+            others = [str(n) for n in models_section if n != name]
+            problem = "a model cannot be its own teacher" if teacher == name else f"{teacher!r} is not another model of this file"
+            raise reader.fail(f"{where}.teacher", problem, fix=f"one of {', '.join(others)}, or no teacher" if others else "remove `teacher`: this file names no other model")
         preprocess = {**default_preprocess, **reader.preprocess(entry.get("preprocess", {}), f"{where}.preprocess")}
         models.append(ModelEntry(str(name), reader.existing_path(entry["path"], f"{where}.path"), preprocess, formats, teacher))
+    _check_teacher_cycles(reader, models)
     if any(FORMATS[fmt].needs_calibration(mode) for model in models for fmt, modes in model.formats.items() for mode in modes) and "calibration" not in data:
         calibrated = dict.fromkeys(mode for spec in FORMATS.values() for mode in spec.calibrated_modes)
         raise reader.fail("data.calibration", f"{' and '.join(calibrated)} modes need calibration data", fix="add data.calibration (e.g. the training split)")
@@ -197,6 +207,28 @@ def load_config(path: str | Path) -> PipelineConfig:
         label_key=data.get("label_key"), max_samples=reader.number(data["max_samples"], "data.max_samples", int, 1) if data.get("max_samples") is not None else None,
         models=models, targets=targets, bench=bench, max_drop_points=max_drop,
     )
+
+
+# Model names become file names (artifacts/NAME_MODE.FORMAT): one plain path component, never `..` or a slash.
+MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
+def _check_model_name(reader: _Reader, name: Any) -> None:
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or ".." in name:
+        raise reader.fail(f"models.{name}", f"the model name {name!r} is not a plain file name (artifacts are named after it)",
+                          fix="use letters, digits, '_', '-' and '.', starting with a letter, digit or '_' (no '..', no '/')")
+
+
+def _check_teacher_cycles(reader: _Reader, models: list[ModelEntry]) -> None:
+    """Teachers form chains, never loops (a -> b -> a): the teacher of a comparison must be a fixed reference."""
+    teachers = {model.name: model.teacher for model in models}
+    for model in models:
+        chain = [model.name]
+        while (teacher := teachers.get(chain[-1])) is not None:
+            if teacher in chain:
+                loop = " -> ".join(chain[chain.index(teacher):] + [teacher])
+                raise reader.fail(f"models.{model.name}.teacher", f"teachers form a loop: {loop}", fix="remove `teacher` from one model of the loop")
+            chain.append(teacher)
 
 
 def _targets(reader: _Reader, value: Any) -> list[TargetEntry]:

@@ -14,6 +14,7 @@ artifact becomes a result with status 'error'; every other result is kept.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,16 @@ class DeviceOptions:
     python: str | None = None  # interpreter on the device (default: the profile's, usually python3)
     benchmark_model: str | None = None  # adb: path of benchmark_model (local file to push, or a path on the device)
     workdir_parent: str = "/tmp"
+
+    def __post_init__(self) -> None:
+        """A key or known_hosts file that is missing is a usage error here, not a failed login on the device."""
+        files = [("--ssh-key", self.identity_file, True), ("--known-hosts", self.known_hosts, not self.accept_new_host_key)]
+        for flag, path, required in files:
+            if path is None or (not required and not Path(path).exists()):
+                continue  # with --accept-new-host-key, the first key seen creates known_hosts
+            if not Path(path).is_file() or not os.access(path, os.R_OK):
+                problem = "does not exist" if not Path(path).exists() else ("is not a regular file" if not Path(path).is_file() else "is not readable")
+                raise UsageError(f"{flag} {path} {problem}", fix=f"give the path of an existing {'private key' if flag == '--ssh-key' else 'known_hosts'} file")
 
 
 @dataclass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -68,6 +69,8 @@ def load_results(path: Path) -> dict[str, Any]:
     published schema (edge_sdk/schemas/results.schema.json); a file that does not match is a DataError
     naming the file and the first offending field."""
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise DataError(f"results file {path} is not a regular file (a folder, FIFO, socket or device)", fix="give a file written by `edge-sdk bench -o`")
     try:
         payload = json.loads(path.read_text())
     except FileNotFoundError as error:
@@ -153,6 +156,29 @@ def validate_document(payload: dict[str, Any], path: Path) -> None:
             f"results file {path} does not match results schema {SCHEMA_VERSION}: field {field_name}: {first.message}{more}",
             fix="give a file written by `edge-sdk bench -o`; the schema is edge_sdk/schemas/results.schema.json",
         )
+    _check_finite_timings(payload, path)
+
+
+# Timings that gates compare: NaN compares false with every limit, so a NaN would pass every gate (fail open).
+_FINITE_TIMINGS = ("load_ms", "first_inference_ms")
+_FINITE_LATENCIES = ("min_ms", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+
+
+def _check_finite_timings(payload: dict[str, Any], path: Path) -> None:
+    for index, result in enumerate(payload.get("results", [])):
+        timing = result.get("timing") if isinstance(result, dict) else None
+        if not isinstance(timing, dict):
+            continue
+        latency = timing.get("latency") if isinstance(timing.get("latency"), dict) else {}
+        figures = [(f"timing.{key}", timing.get(key)) for key in _FINITE_TIMINGS]
+        figures += [(f"timing.latency.{key}", latency.get(key)) for key in _FINITE_LATENCIES]
+        figures += [(f"timing.latencies_ms[{i}]", value) for i, value in enumerate(timing.get("latencies_ms") or [])]
+        for name, value in figures:
+            if isinstance(value, float) and not math.isfinite(value):
+                raise DataError(
+                    f"results file {path} does not match results schema {SCHEMA_VERSION}: field results[{index}].{name} is {value}, not a finite number",
+                    fix="give a file written by `edge-sdk bench -o`; a NaN or infinite latency is never measured",
+                )
 
 
 def _field_path(parts: Any) -> str:

@@ -98,6 +98,15 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     )
 
 
+def run_model_in_worker(request: tuple[Path, Path, dict[str, Any]], phase: Any = None) -> Any:
+    """`run_model(model, inputs, **options)` as an edge_sdk.isolation target: `edge-sdk run` calls it in a worker
+    process, so a runtime that crashes on the model becomes an error naming the file."""
+    model, inputs, options = request
+    if phase is not None:
+        phase("loading")  # the worker names what it was doing when it crashed
+    return run_model(model, inputs, **options)
+
+
 def _stored_dtype(path: Path) -> str:
     """The dtype the host stored the inputs in, so the identity preprocessing keeps it."""
     import zipfile
@@ -136,8 +145,10 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
     add_measurement_args(parser)
 
 
-def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the model the parsed runner options name, write the results JSON to -o when given; returns the document."""
+def run_from_args(args: argparse.Namespace, isolate: bool = False) -> dict[str, Any]:
+    """Run the model the parsed runner options name, write the results JSON to -o when given; returns the document.
+    With `isolate` (`edge-sdk run`), the model runs in a worker process (edge_sdk.isolation): a crash becomes an
+    error naming it."""
     from edge_sdk.fileio import write_json_atomic
     from edge_sdk.measurement import settings_from_args
     from edge_sdk.results import results_document
@@ -145,7 +156,14 @@ def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.model is None or args.inputs is None or (args.output is None and not args.json):
         raise UsageError("the runner needs MODEL, --inputs and -o/--output (or --json)", fix="python -m edge_sdk.runner model.tflite --inputs in.npz -o result.json")
     settings = settings_from_args(args)
-    result = run_model(args.model, args.inputs, settings=settings, runtime=args.runtime, outputs=args.outputs)
+    if isolate:
+        from edge_sdk.isolation import IsolationLimits, run_isolated
+
+        options = {"settings": settings, "runtime": args.runtime, "outputs": args.outputs}
+        result = run_isolated("edge_sdk.runner:run_model_in_worker", (args.model, args.inputs, options), label=Path(args.model).name,
+                              limits=IsolationLimits(timeout_s=None))
+    else:
+        result = run_model(args.model, args.inputs, settings=settings, runtime=args.runtime, outputs=args.outputs)
     document = results_document([result])
     if args.output is not None:
         write_json_atomic(args.output, document)

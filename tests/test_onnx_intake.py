@@ -69,3 +69,30 @@ def test_factory_spec_that_does_not_import_is_a_usage_error(tmp_path):
         module_from_factory("no_such_package_xyz.models:make")
     with pytest.raises(UsageError, match="cannot import module"):
         edge_sdk.convert("no_such_package_xyz.models:make", tmp_path / "m.onnx", to="onnx", input_shapes={"": [1, 1, 8, 8]})
+
+
+@pytest.mark.parametrize("location", ["../outside.data", "/etc/hostname", "sub/../../outside.data"])
+def test_external_data_outside_the_models_folder_is_refused_naming_it(tmp_path, location):
+    model = _tiny_model("Add")
+    model.graph.node[0].input.append("w")
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.ones((1, 4), np.float32), "w"))
+    onnx.save_model(model, str(tmp_path / "ext.onnx"), save_as_external_data=True, location="ext.onnx.data", size_threshold=0)
+    proto = onnx.load(str(tmp_path / "ext.onnx"), load_external_data=False)
+    for entry in proto.graph.initializer[0].external_data:
+        if entry.key == "location":
+            entry.value = location
+    folder = tmp_path / "model"
+    folder.mkdir()
+    onnx.save_model(proto, str(folder / "ext.onnx"))
+    (tmp_path / "outside.data").write_bytes((tmp_path / "ext.onnx.data").read_bytes())
+    with pytest.raises(ModelFileError, match=rf"points its external data at '{location}', outside its own folder"):
+        load_onnx(folder / "ext.onnx")
+    completed = edge_sdk_cli("inspect", folder / "ext.onnx")
+    assert completed.returncode == 3 and "Traceback" not in completed.stderr and "outside its own folder" in completed.stderr, completed.stderr
+
+
+def edge_sdk_cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True, timeout=120)

@@ -174,3 +174,46 @@ def test_pipeline_applies_the_accuracy_gate_after_writing_results_and_reports(wo
     assert main(["pipeline", str(path)]) == GATE_EXIT_CODE
     assert "accuracy gate failed" in capsys.readouterr().err
     assert len(load_results(out / "results.json")["results"]) == 2
+
+
+@pytest.mark.parametrize("change, message, fix", [
+    (lambda d: d["models"].update({"../../x": d["models"]["cnn"]}), "models.../../x: the model name '../../x' is not a plain file name", "no '..', no '/'"),
+    (lambda d: d["models"].update({"a/b": d["models"]["cnn"]}), "models.a/b: the model name 'a/b' is not a plain file name", "no '..', no '/'"),
+    (lambda d: d["models"]["cnn"].update(teacher="cnn"), "models.cnn.teacher: a model cannot be its own teacher", "remove `teacher`: this file names no other model"),
+    (lambda d: d["models"].update(a={"path": "cnn.keras", "teacher": "b"}, b={"path": "cnn.keras", "teacher": "a"}), "teachers form a loop: a -> b -> a", "remove `teacher` from one model"),
+])
+def test_hostile_names_and_teachers_are_refused_before_any_work(workspace, change, message, fix):
+    document = base_document()
+    change(document)
+    path = write_config(workspace, document)
+    before = sorted(p for p in workspace.parent.rglob("*"))
+    with pytest.raises(UsageError) as raised:
+        load_config(path)
+    assert message in str(raised.value) and "fix: " in str(raised.value) and fix in str(raised.value)
+    from edge_sdk.cli import main
+
+    assert main(["pipeline", str(path)]) == 2
+    assert sorted(p for p in workspace.parent.rglob("*")) == before  # nothing written, inside the workspace or beside it
+
+
+def test_byte_identical_artifacts_stay_two_results_and_a_swapped_artifact_is_converted_again(workspace):
+    from edge_sdk.pipeline import run_pipeline
+    from edge_sdk.results import load_results
+
+    shutil.copyfile(workspace / "cnn.keras", workspace / "twin.keras")
+    document = base_document()
+    document["models"]["twin"] = {"path": "twin.keras"}
+    path = write_config(workspace, document)
+    first = run_pipeline(path)
+    artifacts = [r["artifact"]["name"] for r in load_results(first.files["results"])["results"]]
+    assert artifacts == ["cnn_fp32.tflite", "twin_fp32.tflite"]
+    out = workspace / "out" / "artifacts"
+    assert (out / "cnn_fp32.tflite").read_bytes() == (out / "twin_fp32.tflite").read_bytes()  # byte-identical, still two rows
+
+    # Swap one artifact behind the cache (same size, other bytes): the cache must notice by its sha256.
+    swapped = bytearray((out / "cnn_fp32.tflite").read_bytes())
+    swapped[-1] ^= 0xFF
+    (out / "cnn_fp32.tflite").write_bytes(bytes(swapped))
+    second = run_pipeline(path)
+    assert second.converted == ["cnn -> tflite fp32"] and second.conversions_cached == ["twin -> tflite fp32"]
+    assert (out / "cnn_fp32.tflite").read_bytes() == (out / "twin_fp32.tflite").read_bytes()

@@ -49,6 +49,15 @@ def read_onnx(path: Path) -> tuple[Any, list[str]]:
     if not model.graph.node and not model.graph.output:
         # protobuf parses many non-ONNX byte strings as an empty message
         raise ModelFileError(f"{path} is not a valid ONNX protobuf (no graph)", fix="re-export the model; check the download was complete")
+    folder = path.parent.resolve()
+    for location in external_data_files(model):
+        # onnx refuses these later with a ValidationError; name the file and the rule instead
+        target = (folder / location).resolve()
+        if Path(location).is_absolute() or (target != folder and folder not in target.parents):
+            raise ModelFileError(f"{path} points its external data at {location!r}, outside its own folder {path.parent}",
+                                 fix="keep the .data file(s) beside the .onnx file and refer to them by file name")
+        if target.exists() and not target.is_file():
+            raise ModelFileError(f"{path}: its external data {location!r} is not a regular file", fix="give the .data file written with the model")
     missing = sorted({location for location in external_data_files(model) if not (path.parent / location).exists()})
     if missing:
         raise ModelFileError(
@@ -57,7 +66,11 @@ def read_onnx(path: Path) -> tuple[Any, list[str]]:
         )
     external = external_data_files(model)
     if external:
-        onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+        try:
+            onnx.external_data_helper.load_external_data_for_model(model, str(path.parent))
+        except (OSError, ValueError, onnx.checker.ValidationError) as error:
+            raise ModelFileError(f"{path}: its external data {external} cannot be read: {type(error).__name__}: {error}",
+                                 fix="copy the .data file(s) written with the model beside it, unchanged") from error
     return model, external
 
 

@@ -83,7 +83,10 @@ def torch_source(source: Any) -> TorchSource:
 
     kind = detect_model_kind(path)
     if kind == "pt2":
-        refuse_pickles_in_pt2(path)
+        from edge_sdk.model_safety import model_code_trusted
+
+        if not model_code_trusted():  # --trust-model: the user vouches for the file's origin
+            refuse_pickles_in_pt2(path)
         try:
             return TorchSource(torch.export.load(str(path)), str(path), "pt2")
         except (RuntimeError, ValueError, KeyError, OSError) as error:
@@ -119,7 +122,7 @@ def refuse_pickles_in_pt2(path: Path) -> None:
 
     torch = require("torch", "PyTorch intake")
     refused = f"{path} holds pickled Python objects, which loading would run as code"
-    fix = "export the model again with torch.export.save from plain tensors, or convert it where you trust its origin"
+    fix = "export the model again with torch.export.save from plain tensors, or pass --trust-model if you trust where the file comes from"
     try:
         with zipfile.ZipFile(path) as archive:
             for name in archive.namelist():

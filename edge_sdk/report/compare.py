@@ -6,6 +6,8 @@ prints the change table first, then one line per regression.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,9 +158,15 @@ def compare_documents(
             error_lines = str(after[key].get("error") or "no error message").splitlines() or ["no error message"]
             change.regressions.append(f"the benchmark failed in the new results: {error_lines[0]}")
         latency_change = change.relative_change_percent("p50_ms")
+        if latency_change is not None and not math.isfinite(latency_change):  # NaN passes every `>`: fail closed
+            change.regressions.append(f"p50 latency is not a finite number ({change.figure('baseline', 'p50_ms')} -> {change.figure('new', 'p50_ms')})")
+            latency_change = None
         if max_latency_regression_percent is not None and latency_change is not None and latency_change > max_latency_regression_percent:
             change.regressions.append(f"p50 latency +{latency_change:.1f}% (limit +{max_latency_regression_percent:g}%)")
         accuracy_change = change.accuracy_change_points()
+        if accuracy_change is not None and not math.isfinite(accuracy_change):
+            change.regressions.append("top-1 accuracy is not a finite number")
+            accuracy_change = None
         if max_accuracy_drop_points is not None and accuracy_change is not None and -accuracy_change > max_accuracy_drop_points:
             change.regressions.append(f"top-1 accuracy {accuracy_change:+.2f} points (limit -{max_accuracy_drop_points:g} points)")
         changes.append(change)

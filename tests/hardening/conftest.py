@@ -79,3 +79,33 @@ def worker_pids(parent: int) -> list[int]:
         if ppid == parent and "edge_sdk.isolation" in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def run_cli_in(cwd: Path, *args: str | Path, timeout: float = 300, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """The CLI as a child started in `cwd` (a folder of the test), so that a stray write to the working directory shows."""
+    return subprocess.run(edge_sdk_command(*args), capture_output=True, text=True, timeout=timeout, env={**cli_env(), **(env or {})}, cwd=cwd)
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (hidden ones too) with its content: compare before and after a failing command."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(Path(folder).rglob("*")) if path.is_file()}
+
+
+def assert_refused(completed: subprocess.CompletedProcess, exit_code: int, *fragments: str) -> None:
+    """The command failed the way a user error must: this exit code, one `error:` message holding every fragment, no traceback."""
+    assert completed.returncode == exit_code, (completed.returncode, completed.stderr[-3000:])
+    assert "Traceback" not in completed.stderr, completed.stderr[-3000:]
+    assert completed.stderr.count("error:") == 1, completed.stderr[-3000:]
+    for fragment in fragments:
+        assert fragment in completed.stderr, (fragment, completed.stderr[-3000:])
+
+
+def require_a_crash(model: Path, data: Path) -> None:
+    """Skip unless `model` really crashes the runtime in a worker here: the patched file reads memory past its
+    buffers, and whether that segfaults depends on the heap layout of the process (path lengths, environment)."""
+    import edge_sdk
+    from edge_sdk.bench import BenchSettings
+
+    result = edge_sdk.benchmark([model], data, settings=BenchSettings(runs=1, warmup=0))[0]
+    if not (result.error or "").startswith(f"{model.name}: the runtime crashed"):
+        pytest.skip(f"not run here: {model.name} does not crash ai-edge-litert in this environment ({(result.error or 'it ran').splitlines()[0]})")

@@ -11,7 +11,7 @@ import time
 import edge_sdk
 from edge_sdk.bench import BenchSettings
 from edge_sdk.results import load_results
-from tests.hardening.conftest import copies, run_cli, worker_pids
+from tests.hardening.conftest import copies, require_a_crash, run_cli, worker_pids
 
 
 def test_a_segfaulting_model_is_an_error_record_and_the_other_artifacts_still_run(tmp_path, sine_npz, hello_world, segfaulting_tflite):
@@ -69,3 +69,29 @@ def test_an_artifact_that_does_not_finish_in_time_is_stopped_and_reported(sine_n
     assert "slow.tflite: did not finish within 3 s while running it (timeout); the worker was stopped" in timed_out.error
     assert not worker_pids(os.getpid())
     assert edge_sdk.benchmark([quick], sine_npz, settings=BenchSettings(runs=5, warmup=1, timeout_s=30))[0].status == "ok"
+
+
+def test_a_crashing_reference_is_named_and_the_artifact_results_are_kept(tmp_path, sine_npz, hello_world, segfaulting_tflite):
+    """The reference runs in a worker process too: its crash is an error of each artifact's comparison, while the
+    artifacts' own measurements stay in the results file (exit 1)."""
+    require_a_crash(segfaulting_tflite, sine_npz)
+    first, second = copies(hello_world, tmp_path / "good", ["first.tflite", "second.tflite"])
+    out = tmp_path / "out" / "results.json"
+    completed = run_cli("bench", first, second, "--data", sine_npz, "--reference", segfaulting_tflite, "--runs", "5", "-o", out, "--quiet")
+    assert completed.returncode == 1, completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert "first.tflite: reference crashes.tflite: the runtime crashed (SIGSEGV) while loading it" in completed.stderr
+    results = load_results(out)["results"]
+    assert [r["status"] for r in results] == ["error", "error"]
+    assert all(len(r["timing"]["latencies_ms"]) == 5 and r["reference"] is None for r in results)  # the measurements are kept
+    assert completed.stderr.count("the runtime crashed") == 2  # one worker crash, remembered for the second artifact
+
+
+def test_edge_sdk_run_names_a_crashing_model(tmp_path, sine_npz, segfaulting_tflite):
+    require_a_crash(segfaulting_tflite, sine_npz)
+    out = tmp_path / "out.json"
+    completed = run_cli("run", segfaulting_tflite, "--inputs", sine_npz, "-o", out, "--runs", "2")
+    assert completed.returncode == 7, completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert "crashes.tflite: the runtime crashed (SIGSEGV) while loading it" in completed.stderr
+    assert not out.exists()

@@ -58,6 +58,7 @@ def test_a_bench_on_a_full_disk_keeps_earlier_results_and_names_what_did_not_fin
     assert completed.returncode == 12, completed.stderr
     assert f"cannot write {partial_path_for(large)}: No space left on device" in completed.stderr
     assert "1 of 3 artifact(s) finished" in completed.stderr and "not finished: b.tflite, c.tflite" in completed.stderr
+    assert "nothing partial" not in completed.stderr  # it was kept in the .partial file: the message says so, once
     assert earlier.read_bytes() == earlier_bytes and load_results(earlier)["results"][0]["status"] == "ok"
     kept = load_results(partial_path_for(large))["results"]
     assert [r["artifact"]["name"] for r in kept] == ["a.tflite"]
