@@ -25,8 +25,8 @@ from converters.options import DataSettings
 from edge_sdk import metrics
 from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
-from edge_sdk.errors import ConversionError, UsageError
-from edge_sdk.fileio import check_can_write, sha256_of
+from edge_sdk.errors import ConversionError, OutputWriteError, UsageError
+from edge_sdk.fileio import WRITE_ERRNOS, check_can_write, check_writable_folder, sha256_of
 from edge_sdk.formats import FORMATS, FormatSpec, Tolerance, format_named
 from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.progress import Progress
@@ -136,6 +136,7 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
     if writes:
         check_can_write(output, overwrite, "artifact")
     check_can_write(manifest_path_for(output), overwrite, "manifest")
+    check_writable_folder(output.parent, "output folder")  # a read-only folder is refused before any work (exit 12)
     data = _absolute(data)
     preprocess = data.preprocess if isinstance(data.preprocess, PreprocessSpec) else PreprocessSpec.from_dict(data.preprocess)
     calibration = Dataset(data.calibration, preprocess, input_key=data.input_key) if data.calibration else None
@@ -143,6 +144,18 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
     conversion = Conversion(spec, source, output, options, data, preprocess, calibration, validation, progress or Progress(enabled=False))
     builder.check(conversion)
     conversion.loaded = builder.load(conversion)
+    try:
+        return _convert_in_staging(builder, conversion, output, writes)
+    except OSError as error:
+        if error.errno not in WRITE_ERRNOS:
+            raise
+        # A full disk or a read-only file system during a third-party step (ONNX Runtime, TensorFlow write their own
+        # files): the staging folder is gone, the output folder is as it was (exit 12, like an atomic write).
+        raise OutputWriteError(f"cannot write {output}: {error.strerror or error}; {output.name} was left as it was before",
+                               fix="free disk space (or choose another output folder) and run again") from error
+
+
+def _convert_in_staging(builder: Builder, conversion: Conversion, output: Path, writes: bool) -> Artifact:
     # Every third-party step (the build, running the source and the artifact) runs with the staging folder as its
     # working directory: tools that drop scratch files there (ORT's quant_pre_process) never touch the user's folder.
     with staging_folder(output) as staging, working_directory(staging):

@@ -106,8 +106,11 @@ def framework_output(what: str) -> Iterator[None]:
             os.dup2(capture.fileno(), out_fd)
             os.dup2(capture.fileno(), err_fd)
         yield
-    except BaseException:
-        failed = True
+    except BaseException as error:
+        # The frameworks' last words help with a failure inside them (a conversion, a runtime, a model file they
+        # refused), not with a user's error the SDK already named in full: bad usage or data, an output that exists
+        # or cannot be written (one clear message, as the guide asks).
+        failed = not _explained_by_us(error)
         raise
     finally:
         _flush()
@@ -122,6 +125,12 @@ def framework_output(what: str) -> Iterator[None]:
         text = capture.read().decode("utf-8", "replace")
         capture.close()
         _deliver(what, text, failed)
+
+
+def _explained_by_us(error: BaseException) -> bool:
+    from edge_sdk.errors import DataError, OutputExistsError, OutputWriteError, UsageError
+
+    return isinstance(error, (UsageError, DataError, OutputExistsError, OutputWriteError))
 
 
 @contextlib.contextmanager
