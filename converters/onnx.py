@@ -105,6 +105,7 @@ def convert(
         staged = workdir / output.name
         data_name = f"{output.name}.data"
         calibration_used = 0
+        notes: list[str] = []  # what the quantization had to work around, kept in the manifest
         if options.mode == "fp32":
             if keeps_external_data:
                 onnx.save_model(float_model, str(staged), save_as_external_data=True, all_tensors_to_one_file=True, location=data_name, size_threshold=1024)
@@ -113,9 +114,9 @@ def convert(
         elif options.mode == "fp16":
             _to_fp16(float_model, staged)
         elif options.mode == "dynamic":
-            _quantize_dynamic(float_path, staged, options)
+            _quantize_dynamic(float_path, staged, options, notes)
         else:
-            calibration_used = _quantize_static(float_path, staged, options, calibration, binding, workdir, progress)  # type: ignore[arg-type]
+            calibration_used = _quantize_static(float_path, staged, options, calibration, binding, workdir, progress, notes)  # type: ignore[arg-type]
         seconds = time.perf_counter() - started
         data = validation or calibration
         validation_report = _validate(staged, kind, loaded, float_path, data, shapes, options, str(model_path), progress)
@@ -123,6 +124,11 @@ def convert(
         external = [data_name] if (workdir / data_name).exists() else []
         spec = calibration.spec if calibration else (validation.spec if validation else preprocess)
         manifest = _manifest(model_path, kind, loaded, float_model, artifact_model, options, calibration, calibration_used, validation_report, seconds, staged, external, workdir, shapes, spec)
+        if options.mode in ("int8", "dynamic"):
+            from converters.onnx_quantize import check_result
+
+            check_result(float_path, staged, manifest["integer_op_share"], options.mode, notes)
+        manifest["conversion_notes"] = notes
         for name in external:  # data first: the model file must never point at a missing file
             os.replace(workdir / name, _parent(output) / name)
         os.replace(staged, output)
@@ -160,12 +166,24 @@ def _quant_types(options: ONNXOptions) -> tuple[Any, Any]:
     return activation, QuantType.QInt8
 
 
-def _quantize_dynamic(float_path: Path, target: Path, options: ONNXOptions) -> None:
+def _quantize_dynamic(float_path: Path, target: Path, options: ONNXOptions, notes: list[str] | None = None) -> None:
     require("onnxruntime", "ONNX quantization")
+    onnx = require("onnx")
     from onnxruntime.quantization import quantize_dynamic
 
+    from converters import onnx_quantize
+
+    notes = notes if notes is not None else []
+    model = onnx.load(str(float_path))
+    moved = onnx_quantize.constants_to_initializers(model)
+    if moved:  # weights held in Constant nodes are invisible to quantize_dynamic
+        notes.append(f"moved {moved} Constant node tensor(s) to initializers so that their weights are quantized")
+        float_path = float_path.with_name("constants_lifted.onnx")
+        onnx.save_model(model, str(float_path))
     _, weight_type = _quant_types(options)
-    quantize_dynamic(str(float_path), str(target), per_channel=options.per_channel, weight_type=weight_type, nodes_to_exclude=options.exclude_nodes, op_types_to_quantize=_op_types_to_quantize(float_path, options))
+    onnx_quantize.run_quantizer("quantize_dynamic", lambda: quantize_dynamic(
+        str(float_path), str(target), per_channel=options.per_channel, weight_type=weight_type, nodes_to_exclude=options.exclude_nodes,
+        op_types_to_quantize=_op_types_to_quantize(float_path, options)), fix="try --no-per-channel, or keep the failing nodes in float with --exclude-nodes")
 
 
 def _op_types_to_quantize(model_path: Path, options: ONNXOptions) -> list[str] | None:
@@ -176,30 +194,37 @@ def _op_types_to_quantize(model_path: Path, options: ONNXOptions) -> list[str] |
     return sorted(present - set(options.exclude_op_types))
 
 
-def _quantize_static(float_path: Path, target: Path, options: ONNXOptions, calibration: Dataset, binding: InputBinding, workdir: Path, progress: Progress) -> int:
+def _quantize_static(float_path: Path, target: Path, options: ONNXOptions, calibration: Dataset, binding: InputBinding, workdir: Path, progress: Progress, notes: list[str] | None = None) -> int:
     require("onnxruntime", "ONNX quantization")
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from converters import onnx_quantize
+
+    notes = notes if notes is not None else []
     indices = calibration.subset(options.calibration_samples, options.seed)
-    count = calibration.num_samples if indices is None else len(indices)
+    indices = list(range(calibration.num_samples)) if indices is None else indices
     # Fail on a mismatching data set before ORT starts (its errors would not name the data file).
     binding.fit(next(iter(calibration.samples(indices))), str(calibration.path))
-    prepared = workdir / "prepared.onnx"
-    progress.message("quant_pre_process (shape inference, graph optimisation) ...")
-    quant_pre_process(str(float_path), str(prepared))
+    prepared = onnx_quantize.prepare_for_static(float_path, workdir, options.per_channel, notes, progress)
     activation_type, weight_type = _quant_types(options)
-    with progress.task("calibrate", count) as task:
-        reader = calibration_reader(calibration, binding, indices, task)
-        quantize_static(
+    stride = onnx_quantize.stride_for(len(indices))
+    with progress.task("calibrate", len(indices)) as task:
+
+        def fit(sample: Any) -> dict[str, np.ndarray]:
+            return {name: array.astype(np.float32) for name, array in binding.fit(sample, str(calibration.path)).items()}
+
+        reader = onnx_quantize.strided_reader(calibration.samples, indices, fit, task)
+        onnx_quantize.run_quantizer("quantize_static", lambda: quantize_static(
             str(prepared), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
             activation_type=activation_type, weight_type=weight_type, calibrate_method=getattr(CalibrationMethod, options.calibration_method),
             nodes_to_exclude=options.exclude_nodes, op_types_to_quantize=_op_types_to_quantize(prepared, options),
             # ORT 1.32's per-channel int32-bias weight-scale adjustment indexes the bias as 1-D and crashes on
             # the (C,1,1) bias that quant_pre_process fuses from a lifted opset-1 Conv + Add (zoo MNIST).
-            extra_options={"QDQDisableWeightAdjustForInt32Bias": True},
-        )
-    return count
+            # CalibStridedMinMax: calibrate `stride` samples at a time (histograms merge between strides), so
+            # Entropy / Percentile never hold every activation of every sample at once.
+            extra_options={"QDQDisableWeightAdjustForInt32Bias": True, "CalibStridedMinMax": stride},
+        ), fix="try --no-per-channel, --calib-method MinMax, or keep the failing nodes in float with --exclude-nodes / --exclude-op-types")
+    return len(indices)
 
 
 def calibration_reader(dataset: Dataset, binding: InputBinding, indices: list[int] | None, task: Any = None) -> Any:

@@ -3,6 +3,7 @@ and fidelity against the float reference model on the same inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from edge_sdk.artifact import Artifact, load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
+from edge_sdk.fidelity import OutputKinds, compare_outputs
 from edge_sdk.errors import EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.models import detect_model_kind
@@ -46,6 +48,11 @@ class BenchSettings:
     verify: bool = True
     timeout_s: float | None = 600.0
     memory_limit_bytes: int | None = None
+    # The I/O model (edge_sdk.io_model, edge_sdk.fidelity): where each input's batch axis goes (--batch-axis), what
+    # each output is (--output-kind, --threshold) and the state pairs carried through sequences (--state).
+    batch_axes: dict[str, int | None] = field(default_factory=dict)
+    output_kinds: OutputKinds = field(default_factory=OutputKinds)
+    state_pairs: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -63,6 +70,7 @@ class BenchSettings:
         return {
             "runs": self.runs, "warmup": self.warmup, "max_samples": self.max_samples, "seed": self.seed, "runner": self.runner.to_dict(),
             "latency_target": self.latency_target, "time_budget_s": self.time_budget_s, "cold_start": self.cold_start, "max_drop_points": self.max_drop_points,
+            **_io_settings(self),
         }
 
     @property
@@ -72,9 +80,15 @@ class BenchSettings:
 
 @dataclass
 class Evaluation:
-    outputs: np.ndarray
+    outputs: np.ndarray  # the primary (first) output, one row per sample: accuracy against labels reads it
     labels: np.ndarray | None
     first_inference_ms: float
+    # Every output by name, one row per sample (fidelity compares each by its kind); None where not collected.
+    all_outputs: dict[str, np.ndarray] | None = None
+    # Stateful models (edge_sdk.streaming): the state pairs used, and every output with the model carrying its
+    # own state through each sequence of the data.
+    state_pairs: list[tuple[str, str]] | None = None
+    streaming_outputs: dict[str, np.ndarray] | None = None
 
 
 class ReferenceCache:
@@ -93,7 +107,8 @@ class ReferenceCache:
             runner = runner_for(self.path, self.settings.runner)
             with runner:
                 self.description = runner.describe()
-                self._cache[key] = evaluate(runner, dataset, indices, self.progress, f"reference {self.path.name}")
+                self._cache[key] = evaluate(runner, dataset, indices, self.progress, f"reference {self.path.name}", batch_axes=self.settings.batch_axes)
+                add_streaming(self._cache[key], runner, dataset, indices, self.settings)
         return self._cache[key]
 
 
@@ -180,6 +195,10 @@ def _bench_one(
     spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
     dataset = Dataset(data_path, spec, input_key=input_key, label_key=label_key)
     indices = dataset.subset(settings.max_samples, settings.seed)
+    if dataset.sequence_ids is not None:
+        from edge_sdk.streaming import sequence_subset
+
+        indices = sequence_subset(dataset.sequence_ids, settings.max_samples, settings.seed)  # whole sequences
     request = MeasureRequest(path, data_path, spec, input_key, label_key, indices, settings)
     if settings.isolate:
         from edge_sdk.isolation import IsolationLimits, run_isolated
@@ -254,7 +273,8 @@ def measure(request: MeasureRequest, phase: Any = None, progress: Progress | Non
     phase("loading")
     with runner:
         phase("running")
-        evaluation = evaluate(runner, dataset, request.indices, progress, f"evaluate {path.name}")
+        evaluation = evaluate(runner, dataset, request.indices, progress, f"evaluate {path.name}", batch_axes=settings.batch_axes)
+        add_streaming(evaluation, runner, dataset, request.indices, settings)
         stability = _timed_latency(runner, dataset, settings, progress, path.name)
         runtime = runner.describe()
         io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
@@ -269,7 +289,7 @@ def _timed_latency(runner: BaseRunner, dataset: Dataset, settings: BenchSettings
         return latency.assess_fixed_runs(time_runs(runner, dataset, settings, progress, label), settings.warmup)
     policy_settings = {"target_relative_half_width": settings.latency_target, "time_budget_s": settings.time_budget_s}
     policy = latency.LatencyPolicy(**{key: value for key, value in policy_settings.items() if value is not None})
-    inputs = _first_inputs(runner, dataset)
+    inputs = _first_inputs(runner, dataset, settings.batch_axes)
 
     def one_run() -> float:
         _checked_infer(runner, inputs)
@@ -279,38 +299,39 @@ def _timed_latency(runner: BaseRunner, dataset: Dataset, settings: BenchSettings
     return latency.measure_latency(one_run, policy)
 
 
-def _first_inputs(runner: BaseRunner, dataset: Dataset) -> dict[str, np.ndarray]:
-    binding = InputBinding.bind(dataset, [(spec.name, spec.shape) for spec in runner.inputs])
+def _first_inputs(runner: BaseRunner, dataset: Dataset, batch_axes: dict[str, int | None] | None = None) -> dict[str, np.ndarray]:
+    binding = InputBinding.bind(dataset, [(spec.name, spec.dims or spec.shape) for spec in runner.inputs], batch_axes)
     return binding.fit(next(iter(dataset.samples([0]))), str(dataset.path))
 
 
 def _cold_start(path: Path, runner: BaseRunner, dataset: Dataset, settings: BenchSettings) -> dict[str, Any]:
-    inputs = _first_inputs(runner, dataset)
+    inputs = _first_inputs(runner, dataset, settings.batch_axes)
     return latency.cold_start_ms(path, {spec.name: inputs[spec.name] for spec in runner.inputs}, settings.runner.to_dict())
 
 
-def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, progress: Progress, label: str, batch_size: int = 64) -> Evaluation:
-    """Run every selected sample once; returns the primary (first) output of each, and labels.
+def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, progress: Progress, label: str, batch_size: int = 64,
+             batch_axes: dict[str, int | None] | None = None) -> Evaluation:
+    """Run every selected sample once; returns every output of each (by name), the primary (first) one, and labels.
 
-    Runners that take any batch size (the float reference) get `batch_size` samples per call;
-    artifacts run one sample per call, as they will on the device.
+    Runners that take any batch size (the float reference) get `batch_size` samples per call when every input is
+    batch-first; artifacts run one sample per call, as they will on the device.
     """
-    binding = InputBinding.bind(dataset, [(spec.name, spec.shape) for spec in runner.inputs])
+    binding = InputBinding.bind(dataset, [(spec.name, spec.dims or spec.shape) for spec in runner.inputs], batch_axes)
     total = dataset.num_samples if indices is None else len(indices)
-    per_call = batch_size if runner.supports_batching else 1
-    outputs: list[np.ndarray] = []
+    per_call = batch_size if runner.supports_batching and not any(axis not in (None, 0) for axis in binding.batch_axes.values()) else 1
+    outputs: dict[str, list[np.ndarray]] = {spec.name: [] for spec in runner.outputs}
     labels: list[int] = []
     first_ms: float | None = None
-    primary = runner.outputs[0].name
     pending: list[dict[str, np.ndarray]] = []
 
     def flush() -> None:
         nonlocal first_ms
-        batch = {name: np.concatenate([p[name] for p in pending]) for name in pending[0]}
+        batch = pending[0] if len(pending) == 1 else {name: np.concatenate([p[name] for p in pending]) for name in pending[0]}
         result = _checked_infer(runner, batch)
         if first_ms is None:
             first_ms = (runner.inference_time_s or 0.0) * 1000.0
-        outputs.extend(result[primary])
+        for name, value in result.items():
+            outputs.setdefault(name, []).extend(per_sample_rows(value, len(pending)))
         task.advance(len(pending))
         pending.clear()
 
@@ -323,12 +344,39 @@ def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, pr
                 flush()
         if pending:
             flush()
-    return Evaluation(np.stack(outputs), np.asarray(labels) if labels and len(labels) == len(outputs) else None, first_ms or 0.0)
+    stacked = {name: np.stack(rows) for name, rows in outputs.items() if rows}
+    primary = stacked[runner.outputs[0].name]
+    return Evaluation(primary, np.asarray(labels) if labels and len(labels) == len(primary) else None, first_ms or 0.0, stacked)
+
+
+def add_streaming(evaluation: Evaluation, runner: BaseRunner, dataset: Dataset, indices: list[int] | None, settings: BenchSettings) -> None:
+    """For a stateful model (state pairs given, or found from names and shapes) and data with sequences, evaluate
+    again with the model carrying its own state (edge_sdk.streaming)."""
+    from edge_sdk.streaming import check_state_pairs, detect_state_pairs, evaluate_streaming
+
+    inputs = [(spec.name, spec.dims or spec.shape) for spec in runner.inputs]
+    outputs = [(spec.name, spec.dims or spec.shape) for spec in runner.outputs]
+    pairs = list(settings.state_pairs) or detect_state_pairs(inputs, outputs)
+    check_state_pairs(pairs, [name for name, _ in inputs], [name for name, _ in outputs])
+    evaluation.state_pairs = pairs or None
+    if pairs and dataset.sequence_ids is not None:
+        evaluation.streaming_outputs = evaluate_streaming(runner, dataset, indices, pairs, settings.batch_axes)
+
+
+def per_sample_rows(value: np.ndarray, count: int) -> list[np.ndarray]:
+    """One output of a call on `count` samples, split into one array per sample: along the first axis when it
+    has `count` rows (a batch axis), else (one sample, and no batch axis of that size) the whole array."""
+    value = np.asarray(value)
+    if value.ndim and value.shape[0] == count:
+        return list(value)
+    if count == 1:
+        return [value]
+    raise RuntimeFailure(f"an output of shape {value.shape} cannot be split into {count} samples")
 
 
 def time_runs(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, progress: Progress, label: str) -> list[float]:
     """Warm up, then time `runs` runtime calls on the first sample; the runner times the call alone."""
-    inputs = _first_inputs(runner, dataset)
+    inputs = _first_inputs(runner, dataset, settings.batch_axes)
     for _ in range(settings.warmup):
         _checked_infer(runner, inputs)
     latencies = []
@@ -366,12 +414,23 @@ def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | N
 
 
 def compare_to_reference(references: ReferenceCache, reference: Evaluation, evaluation: Evaluation, settings: BenchSettings | None = None) -> dict[str, Any]:
+    settings = settings or BenchSettings()
     payload: dict[str, Any] = {
         "path": str(references.path),
         "runtime": references.description,
-        "fidelity": metrics.fidelity(evaluation.outputs, reference.outputs),
+        "fidelity": primary_fidelity(evaluation.outputs, reference.outputs),
     }
-    settings = settings or BenchSettings()
+    given = settings.output_kinds
+    if evaluation.state_pairs:
+        given = dataclasses.replace(given, state_outputs=frozenset(output for _, output in evaluation.state_pairs))
+        payload["state_pairs"] = [list(pair) for pair in evaluation.state_pairs]
+    if reference.all_outputs and evaluation.all_outputs:
+        # Every output, each by its kind (edge_sdk.fidelity): never pooled, never only the first. Per step: each
+        # model got the state recorded in the data.
+        payload["outputs"] = compare_outputs(evaluation.all_outputs, reference.all_outputs, given)
+    if reference.streaming_outputs and evaluation.streaming_outputs:
+        # Streaming: each model carried its own state through each sequence.
+        payload["streaming"] = {"outputs": compare_outputs(evaluation.streaming_outputs, reference.streaming_outputs, given)}
     reference_accuracy = accuracy_record(reference, settings.seed)
     artifact_accuracy = accuracy_record(evaluation, settings.seed)
     if reference_accuracy is not None and artifact_accuracy is not None:
@@ -384,6 +443,28 @@ def compare_to_reference(references: ReferenceCache, reference: Evaluation, eval
 
             payload["gate"] = gate_record(drop, settings.max_drop_points, artifact_accuracy["top1"])
     return payload
+
+
+def primary_fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
+    """The whole-tensor figures of the primary output; top-1 agreement only where there is more than one class
+    (over one value it is always 100 %: such a figure is left out, not reported as perfect)."""
+    figures: dict[str, Any] = metrics.fidelity(outputs, reference)
+    if int(np.prod(np.shape(reference)[1:], dtype=np.int64)) < 2:
+        figures["top1_agreement"] = None
+        figures["cosine_mean"] = None
+    return figures
+
+
+def _io_settings(settings: BenchSettings) -> dict[str, Any]:
+    """The I/O settings that change what is measured (only when given, so older results keep their keys)."""
+    given: dict[str, Any] = {}
+    if settings.batch_axes:
+        given["batch_axes"] = dict(settings.batch_axes)
+    if settings.output_kinds.kinds or settings.output_kinds.thresholds:
+        given["output_kinds"] = settings.output_kinds.to_dict()
+    if settings.state_pairs:
+        given["state_pairs"] = [list(pair) for pair in settings.state_pairs]
+    return given
 
 
 def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:

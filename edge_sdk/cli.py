@@ -12,6 +12,7 @@ from pathlib import Path
 from edge_sdk import __version__
 from edge_sdk.commands import COMMANDS
 from edge_sdk.errors import EdgeSdkError
+from edge_sdk.io_args import add_io_args
 
 
 def _add_preprocess_args(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--memory-limit", type=float, metavar="MIB", help="address-space limit of each artifact's worker process, in MiB")
     bench.add_argument("--no-verify", action="store_true", help="bench artifacts whose sha256 does not match their manifest (marked unverified)")
     _add_preprocess_args(bench)
+    add_io_args(bench)
     _add_output_args(bench)
 
     inspect = commands.add_parser("inspect", help="show an artifact's signature, quantization, ops and manifest")
@@ -149,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("model", type=Path, help=".tflite or .onnx model")
     run.add_argument("--inputs", type=Path, required=True, help="preprocessed samples (.npz, one array per model input)")
     run.add_argument("-o", "--output", type=Path, required=True, help="results JSON to write")
-    run.add_argument("--outputs", type=Path, help="also save every sample's primary output here (.npz)")
+    run.add_argument("--outputs", type=Path, help="also save every output of every sample here (.npz: one array per output name, and `outputs`, the primary one)")
     run.add_argument("--runtime", choices=["litert", "onnxruntime"], help="runtime (default: from the model file)")
     from edge_sdk.runner import add_settings_args
 

@@ -110,6 +110,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from edge_sdk.fileio import check_can_write
     from edge_sdk.results import results_document, save_results
     from edge_sdk.tables import results_table
+    from edge_sdk.io_args import input_shapes_from_args, io_settings_from_args
     from targets.runners.base import RunnerOptions
 
     if args.output:
@@ -126,7 +127,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         runner=RunnerOptions(
             threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
             providers=_comma_list(args.providers) or [], graph_optimization=args.graph_optimization,
+            input_shapes=input_shapes_from_args(args),
         ),
+        **io_settings_from_args(args),
     )
     checkpoint = None
     if args.host:

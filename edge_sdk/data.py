@@ -21,6 +21,8 @@ from edge_sdk.errors import DataError, UsageError
 from edge_sdk.npy_stream import ZIP_MEMBER_ERRORS, NpyStream, labels_from_rows, open_npz_member
 
 LABEL_KEYS = ("y", "y_test", "y_train", "y_val", "labels", "label", "targets")
+# Optional .npz array: N integers naming the ordered sequence each sample belongs to (streaming evaluation).
+SEQUENCE_KEY = "sequence"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LAYOUTS = ("NHWC", "NCHW")
 
@@ -134,6 +136,7 @@ class Dataset:
         self.spec = spec
         self._arrays: dict[str, NpyStream] = {}
         self._labels: np.ndarray | None = None
+        self.sequence_ids: np.ndarray | None = None
         self._images: list[tuple[Path, int | None]] = []
         self.class_names: list[str] | None = None
         if not self.path.exists():
@@ -166,7 +169,7 @@ class Dataset:
         label_name = label_key or next((key for key in LABEL_KEYS if key in members), None)
         if label_key and label_key not in members:
             raise DataError(f"{self.path} has no array {label_key!r} (has: {', '.join(sorted(members))})")
-        input_names = [input_key] if input_key else [key for key in members if key != label_name]
+        input_names = [input_key] if input_key else [key for key in members if key not in (label_name, SEQUENCE_KEY)]
         if not input_names:
             raise DataError(f"{self.path} holds only the labels {label_name!r}, no input array", fix="save the inputs too: numpy.savez(path, x=inputs, y=labels)")
         for name in input_names:
@@ -177,6 +180,9 @@ class Dataset:
         if label_name is not None:
             label_stream = NpyStream(f"{self.path}:{label_name}", lambda: open_npz_member(self.path, members[label_name]))
             self._labels = labels_from_rows(label_stream, f"{self.path}:{label_name}")
+        if SEQUENCE_KEY in members and SEQUENCE_KEY not in input_names:
+            sequence_stream = NpyStream(f"{self.path}:{SEQUENCE_KEY}", lambda: open_npz_member(self.path, members[SEQUENCE_KEY]))
+            self.sequence_ids = labels_from_rows(sequence_stream, f"{self.path}:{SEQUENCE_KEY}")
 
     def _open_image_folder(self) -> None:
         files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -204,6 +210,8 @@ class Dataset:
                 f"{self.path} has {count} samples but {len(self._labels)} labels",
                 fix="give exactly one label per sample",
             )
+        if self.sequence_ids is not None and len(self.sequence_ids) != count:
+            raise DataError(f"{self.path} has {count} samples but {len(self.sequence_ids)} sequence ids", fix="give one sequence id per sample")
         for name, stream in self._arrays.items():
             if stream.dtype.kind not in "biuf":
                 raise DataError(f"{self.path}:{name} has dtype {stream.dtype}, not a numeric type", fix="store numbers (int or float)")
@@ -280,6 +288,7 @@ class Dataset:
             "samples": self.num_samples,
             "inputs": self.input_names,
             "labels": self.has_labels,
+            **({"sequences": int(len(np.unique(self.sequence_ids)))} if self.sequence_ids is not None else {}),
             "preprocess": self.spec.to_dict(),
         }
 
@@ -288,15 +297,18 @@ class Dataset:
 # an unsupported compression method or an encrypted member.
 @dataclass
 class InputBinding:
-    """Maps a dataset's arrays onto a model's inputs and fits each sample to the input shape."""
+    """Maps a dataset's arrays onto a model's inputs and fits each sample to its input (edge_sdk.io_model):
+    the batch axis goes where the model has it (given in `batch_axes`, else found from the first sample's shape),
+    dynamic dims take the data's size."""
 
-    model_inputs: list[tuple[str, tuple[int, ...]]]
+    model_inputs: list[tuple[str, tuple[int | None, ...]]]
     data_names: dict[str, str] = field(default_factory=dict)
+    batch_axes: dict[str, int | None] = field(default_factory=dict)
 
     @classmethod
-    def bind(cls, dataset: Dataset, model_inputs: Sequence[tuple[str, Sequence[int]]]) -> InputBinding:
-        """`model_inputs`: (name, full shape with its batch axis) for each model input, in order."""
-        model_inputs = [(name, tuple(shape[1:])) for name, shape in model_inputs]
+    def bind(cls, dataset: Dataset, model_inputs: Sequence[tuple[str, Sequence[int | None]]], batch_axes: dict[str, int | None] | None = None) -> InputBinding:
+        """`model_inputs`: (name, full shape with its batch axis, None or -1 for a dynamic dim) per model input."""
+        model_inputs = [(name, tuple(None if d is None or d < 0 else int(d) for d in shape)) for name, shape in model_inputs]
         names = dataset.input_names
         if len(model_inputs) == 1 and len(names) == 1:
             mapping = {model_inputs[0][0]: names[0]}
@@ -308,14 +320,29 @@ class InputBinding:
                     fix="name the .npz arrays after the model inputs (np.savez(path, **{input_name: array}))",
                 )
             mapping = {name: name for name, _ in model_inputs}
-        return cls(model_inputs=model_inputs, data_names=mapping)
+        known = {name for name, _ in model_inputs}
+        unknown = sorted(set(batch_axes or {}) - known)
+        if unknown:
+            raise UsageError(f"--batch-axis names unknown inputs {unknown}; the model's inputs are {sorted(known)}")
+        for name, shape in model_inputs:
+            axis = (batch_axes or {}).get(name, 0)
+            if axis is not None and axis > len(shape) - 1 and name in (batch_axes or {}):
+                raise UsageError(f"--batch-axis {name}:{axis} is outside the input's {len(shape)} axes")
+        return cls(model_inputs=model_inputs, data_names=mapping, batch_axes=dict(batch_axes or {}))
 
     def fit(self, sample: Sample, where: str) -> dict[str, np.ndarray]:
-        """Per-input arrays shaped exactly like the model input, with a batch axis of 1."""
+        """Per-input arrays shaped like the model input, with a batch axis of 1 where the model has one."""
+        from edge_sdk.io_model import fit_input, infer_batch_axis
+
         fitted = {}
         for name, shape in self.model_inputs:
             array = sample.inputs[self.data_names[name]]
-            fitted[name] = fit_to_shape(array, shape, f"{where} sample {sample.index} for input {name!r}")[None, ...]
+            if name not in self.batch_axes:
+                try:
+                    self.batch_axes[name] = infer_batch_axis(shape, tuple(array.shape))
+                except DataError:
+                    self.batch_axes[name] = 0  # fit_input below reshapes, or says what does not fit
+            fitted[name] = fit_input(array, shape, self.batch_axes[name], f"{where} sample {sample.index} for input {name!r}")
         return fitted
 
 

@@ -79,7 +79,9 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     if outputs is not None:
         from edge_sdk.fileio import save_npz_atomic
 
-        save_npz_atomic(Path(outputs), {OUTPUTS_KEY: evaluation.outputs})
+        # Every output by its name (one row per sample); `outputs` stays the primary one, as remote benches read it.
+        named = {name: value for name, value in (evaluation.all_outputs or {}).items() if name != OUTPUTS_KEY}
+        save_npz_atomic(Path(outputs), {**named, OUTPUTS_KEY: evaluation.outputs})
     return BenchResult(
         artifact=describe_artifact(artifact, io),
         target={"name": settings.target, "transport": "local", "host": None},
