@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk import metrics
 from edge_sdk._lazy import require
 from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
 from edge_sdk.manifest import manifest_from_record, write_manifest
@@ -275,8 +274,11 @@ def _validate(artifact: Path, kind: str, loaded: Any, float_path: Path, data: Da
             fitted = binding.fit(sample, str(data.path))
             artifact_outputs.append(runner.infer(fitted)[runner.outputs[0].name][0])
             source_outputs.append(np.asarray(reference([fitted[name] for name, _ in shapes])[0])[0])
-    figures = metrics.fidelity(np.stack(artifact_outputs), np.stack(source_outputs))
-    figures = {key: (None if not np.isfinite(value) else value) for key, value in figures.items()}
+    from edge_sdk.fidelity import primary_fidelity
+
+    # Over a single value (a probability, a score) top-1 and cosine are always perfect: left out, not reported.
+    figures = primary_fidelity(np.stack(artifact_outputs), np.stack(source_outputs))
+    figures = {key: (None if value is None or not np.isfinite(value) else value) for key, value in figures.items()}
     cosine = figures["cosine_mean"] if figures["cosine_mean"] is not None else 1.0
     within_atol = options.mode != "fp32" or (figures["max_abs_error"] or 0.0) <= FP32_ATOL
     report = {"status": "passed" if cosine >= MIN_COSINE[options.mode] and within_atol else "failed", "samples": len(artifact_outputs), "against": kind, "min_cosine": MIN_COSINE[options.mode], **figures}

@@ -14,6 +14,7 @@ What real exported models hit, and what this module does about each:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -143,7 +144,9 @@ def strided_reader(samples: Callable[[list[int] | None], Any], indices: list[int
 def run_quantizer(step: str, function: Callable[[], Any], fix: str) -> Any:
     """Run one ORT quantization call; any exception it raises becomes one ConversionError (exit 6)."""
     try:
-        return function()
+        # ORT's calibrators print progress with print(): keep stdout for our own output (--json must parse).
+        with contextlib.redirect_stdout(sys.stderr):
+            return function()
     except EdgeSdkError:
         raise
     except MemoryError as error:

@@ -38,6 +38,7 @@ def convert(
     fetch_engine: bool | None = None,
     target: str | None = None,
     float_nodes: list[str] | None = None,
+    allow_degenerate_calibration: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> Artifact:
@@ -59,6 +60,12 @@ def convert(
     module = converter_module(to)
     calibration_set = Dataset(Path(calibration), spec, input_key=input_key) if calibration else None
     validation_set = Dataset(Path(validation_data), spec, input_key=input_key) if validation_data else None
+    # All-zero or constant data calibrates and validates nothing (edge_sdk.data_sanity): refused unless allowed.
+    from edge_sdk.data_sanity import check_informative
+
+    subset = calibration_set.subset(calibration_samples, seed) if calibration_set else None
+    check_informative(calibration_set, subset, "calibration", allow_degenerate_calibration)
+    check_informative(validation_set, validation_set.subset(100, seed + 1) if validation_set else None, "validation", allow_degenerate_calibration)
     onnx_settings = {
         "per_channel": per_channel, "quant_types": quant_types, "calibration_method": calibration_method,
         "exclude_nodes": exclude_nodes, "exclude_op_types": exclude_op_types,

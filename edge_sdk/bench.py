@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 
 from edge_sdk import latency, metrics, stats
+from edge_sdk._lazy import require
 from edge_sdk.artifact import Artifact, load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
-from edge_sdk.fidelity import OutputKinds, compare_outputs
-from edge_sdk.errors import EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
+from edge_sdk.fidelity import OutputKinds, compare_outputs, primary_fidelity
+from edge_sdk.errors import DataError, EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.models import detect_model_kind
 from edge_sdk.progress import Progress
@@ -402,10 +403,21 @@ def _top1_correct(evaluation: Evaluation) -> np.ndarray | None:
     return np.argmax(outputs, axis=1) == evaluation.labels
 
 
+def check_labels(labels: np.ndarray, classes: int) -> None:
+    """Labels outside the output's classes would score 0 % without a word: refuse them (exit 4)."""
+    outside = (labels < 0) | (labels >= classes)
+    if outside.any():
+        raise DataError(
+            f"{int(outside.sum())} of {len(labels)} labels are outside the model's {classes} classes (0..{classes - 1}), e.g. {int(labels[outside][0])}",
+            fix="check the label array (--label-key) belongs to this data and model, and counts classes from 0",
+        )
+
+
 def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | None:
     outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
     if evaluation.labels is None or outputs.shape[1] < 2:
         return None
+    check_labels(evaluation.labels, outputs.shape[1])
     accuracy: dict[str, Any] = {"samples": int(outputs.shape[0]), "top1": metrics.topk_accuracy(outputs, evaluation.labels, 1)}
     accuracy["top1_ci"] = stats.accuracy_interval(_top1_correct(evaluation), seed=seed).to_dict()  # type: ignore[arg-type]
     if outputs.shape[1] > 5:
@@ -428,6 +440,10 @@ def compare_to_reference(references: ReferenceCache, reference: Evaluation, eval
         # Every output, each by its kind (edge_sdk.fidelity): never pooled, never only the first. Per step: each
         # model got the state recorded in the data.
         payload["outputs"] = compare_outputs(evaluation.all_outputs, reference.all_outputs, given)
+    primary = (payload.get("outputs") or {}).get(next(iter(reference.all_outputs or {}), ""))
+    if primary and primary.get("kind") != "class_scores":
+        # Top-1 over a flattened map or a regressor is no figure of that output (its kind's figures are in `outputs`).
+        payload["fidelity"]["top1_agreement"] = None
     if reference.streaming_outputs and evaluation.streaming_outputs:
         # Streaming: each model carried its own state through each sequence.
         payload["streaming"] = {"outputs": compare_outputs(evaluation.streaming_outputs, reference.streaming_outputs, given)}
@@ -443,16 +459,6 @@ def compare_to_reference(references: ReferenceCache, reference: Evaluation, eval
 
             payload["gate"] = gate_record(drop, settings.max_drop_points, artifact_accuracy["top1"])
     return payload
-
-
-def primary_fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
-    """The whole-tensor figures of the primary output; top-1 agreement only where there is more than one class
-    (over one value it is always 100 %: such a figure is left out, not reported as perfect)."""
-    figures: dict[str, Any] = metrics.fidelity(outputs, reference)
-    if int(np.prod(np.shape(reference)[1:], dtype=np.int64)) < 2:
-        figures["top1_agreement"] = None
-        figures["cosine_mean"] = None
-    return figures
 
 
 def _io_settings(settings: BenchSettings) -> dict[str, Any]:
@@ -473,6 +479,12 @@ def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:
     fmt = (manifest.format if manifest else "") or detect_model_kind(path)
     mode = (manifest.mode if manifest else "") or _guess_precision(io)
     data_files = [path.parent / str(entry.get("path", "")) for entry in (manifest.external_data if manifest else [])]
+    if manifest is None and fmt == "onnx":
+        # No manifest to list them: the graph itself names its external data files (a 24 KB graph may hold 1.6 MB).
+        from edge_sdk.loaders.onnx_intake import external_data_files
+
+        onnx = require("onnx", "reading .onnx files")
+        data_files = [path.parent / name for name in external_data_files(onnx.load(str(path), load_external_data=False))]
     external = sum(size_of(data) for data in data_files if data.is_file())
     return {
         "path": str(path),

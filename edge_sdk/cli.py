@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--calib-samples", type=int, default=300, help="deterministic subset of the calibration data (default 300)")
     convert.add_argument("--validate-data", type=Path, help="data to validate the artifact against its source (default: --calib)")
     convert.add_argument("--input-shape", action="append", help="concrete input shape, e.g. 1,28,28,1 or NAME:1,28,28,1")
+    convert.add_argument("--allow-degenerate-calibration", action="store_true", help="go on with all-zero or constant calibration / validation data (with a warning)")
     convert.add_argument("--allow-float-fallback", action="store_true", help="int8: keep ops without int8 kernels in float")
     onnx_group = convert.add_argument_group("ONNX Runtime quantization (--to onnx)")
     onnx_group.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None, help="per-channel weight scales (default on)")

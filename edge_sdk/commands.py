@@ -66,6 +66,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         exclude_nodes=_comma_list(args.exclude_nodes),
         exclude_op_types=_comma_list(args.exclude_op_types),
         float_nodes=_float_nodes_from(args.float_nodes_from),
+        allow_degenerate_calibration=args.allow_degenerate_calibration,
         workspace_mb=args.workspace_mb,
         timing_cache=args.timing_cache,
         dla_core=args.dla_core,
