@@ -15,7 +15,9 @@ What real exported models hit, and what this module does about each:
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -92,19 +94,34 @@ def prepare_for_static(float_path: Path, workdir: Path, per_channel: bool, notes
     prepared = workdir / "prepared.onnx"
     progress.message("quant_pre_process (shape inference, graph optimisation) ...")
     try:
-        quant_pre_process(str(lifted), str(prepared))
+        with _working_directory(workdir):
+            quant_pre_process(str(lifted.resolve()), str(prepared.resolve()))
         return prepared
     except Exception as error:  # noqa: BLE001 - symbolic shape inference raises AssertionError, Exception, KeyError...
         failure = f"{type(error).__name__}: {str(error)[:200] or 'symbolic shape inference'}"
     try:
         # Without symbolic shape inference the graph optimisation (BatchNorm fusion...) still runs.
-        quant_pre_process(str(lifted), str(prepared), skip_symbolic_shape=True)
+        with _working_directory(workdir):
+            quant_pre_process(str(lifted.resolve()), str(prepared.resolve()), skip_symbolic_shape=True)
         warn(f"quant_pre_process failed ({failure}); pre-processed without symbolic shape inference instead", notes)
         return prepared
     except Exception as error:  # noqa: BLE001 - as above
         warn(f"quant_pre_process failed ({failure}; without symbolic shapes: {type(error).__name__}: {str(error)[:200]}); "
              "quantizing the model without pre-processing (no shape inference or graph fusion before calibration)", notes)
     return lifted
+
+
+@contextlib.contextmanager
+def _working_directory(folder: Path) -> Iterator[None]:
+    """Run inside `folder`: ORT's symbolic shape inference, when it gives up, saves `sym_shape_infer_temp.onnx` and
+    its external data into the current directory (onnxruntime/tools/symbolic_shape_infer.py); keep those in our
+    scratch folder, never in the user's."""
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 def stride_for(count: int, maximum: int = MAX_SAMPLES_PER_STRIDE) -> int:
