@@ -111,7 +111,9 @@ def convert(
             else:
                 shutil.copyfile(float_path, staged)
         elif options.mode == "fp16":
-            _to_fp16(float_model, staged)
+            from converters.onnx_quantize import resolve_node_names, to_fp16_checked
+
+            to_fp16_checked(float_model, staged, resolve_node_names([float_path], options.exclude_nodes), options.exclude_op_types, notes)
         elif options.mode == "dynamic":
             _quantize_dynamic(float_path, staged, options, notes)
         else:
@@ -128,6 +130,9 @@ def convert(
 
             check_result(float_path, staged, manifest["integer_op_share"], options.mode, notes)
         manifest["conversion_notes"] = notes
+        from edge_sdk.io_signature import annotate_io
+
+        annotate_io(manifest, calibration or validation)  # batch axes, output kinds, state pairs
         for name in external:  # data first: the model file must never point at a missing file
             os.replace(workdir / name, _parent(output) / name)
         os.replace(staged, output)
@@ -146,16 +151,6 @@ def _torch_shapes(overrides: dict[str, list[int]] | None, source: str) -> dict[s
     if not overrides:
         raise UsageError(f"exporting the PyTorch model {source} needs its example input shape", fix="pass --input-shape 1,1,8,8 (API: input_shapes={'': [1, 1, 8, 8]})")
     return dict(overrides)
-
-
-def _to_fp16(float_model: Any, target: Path) -> None:
-    onnx = require("onnx")
-    try:
-        from onnxconverter_common import float16
-    except ImportError as error:
-        raise UsageError(f"--quant fp16 for ONNX needs onnxconverter-common: {error}", fix="pip install 'edge-sdk[onnx]'") from error
-    # Float I/O keeps the preprocessing and the runners' feeds unchanged; only weights and compute are fp16.
-    onnx.save_model(float16.convert_float_to_float16(float_model, keep_io_types=True), str(target))
 
 
 def _quant_types(options: ONNXOptions) -> tuple[Any, Any]:
@@ -179,6 +174,7 @@ def _quantize_dynamic(float_path: Path, target: Path, options: ONNXOptions, note
         notes.append(f"moved {moved} Constant node tensor(s) to initializers so that their weights are quantized")
         float_path = float_path.with_name("constants_lifted.onnx")
         onnx.save_model(model, str(float_path))
+    options.exclude_nodes = onnx_quantize.resolve_node_names([float_path], options.exclude_nodes)
     _, weight_type = _quant_types(options)
     onnx_quantize.run_quantizer("quantize_dynamic", lambda: quantize_dynamic(
         str(float_path), str(target), per_channel=options.per_channel, weight_type=weight_type, nodes_to_exclude=options.exclude_nodes,
@@ -205,6 +201,8 @@ def _quantize_static(float_path: Path, target: Path, options: ONNXOptions, calib
     # Fail on a mismatching data set before ORT starts (its errors would not name the data file).
     binding.fit(next(iter(calibration.samples(indices))), str(calibration.path))
     prepared = onnx_quantize.prepare_for_static(float_path, workdir, options.per_channel, notes, progress)
+    # Node names of the float or the prepared graph (what `edge-sdk debug` reports); tensor names map to their node.
+    options.exclude_nodes = onnx_quantize.resolve_node_names([float_path, prepared], options.exclude_nodes)
     activation_type, weight_type = _quant_types(options)
     stride = onnx_quantize.stride_for(len(indices))
     with progress.task("calibrate", len(indices)) as task:
@@ -309,8 +307,12 @@ def _source_function(kind: str, loaded: Any, float_path: Path, names: list[str])
 
         return call_keras
     ort = require("onnxruntime", "validating ONNX conversions")
+    from targets.runners.onnxruntime import _ORT_TYPES
+
     session = ort.InferenceSession(str(float_path), providers=["CPUExecutionProvider"])
-    return lambda arrays: session.run(None, dict(zip(names, arrays)))
+    # Samples arrive as float32; integer inputs (silero-vad's sample rate `sr`) take the model's own type.
+    dtypes = {node.name: _ORT_TYPES.get(node.type, np.float32) for node in session.get_inputs()}
+    return lambda arrays: session.run(None, {name: np.asarray(array, dtype=dtypes.get(name, np.float32)) for name, array in zip(names, arrays)})
 
 
 def _manifest(source: Any, kind: str, loaded: Any, float_model: Any, artifact_model: Any, options: ONNXOptions, calibration: Dataset | None, calibration_used: int, validation: dict[str, Any], seconds: float, artifact_file: Path, external: list[str], workdir: Path, shapes: list[tuple[str, list[int]]], spec: PreprocessSpec | None) -> dict[str, Any]:

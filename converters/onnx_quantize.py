@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from edge_sdk._lazy import require
-from edge_sdk.errors import ConversionError, EdgeSdkError
+from edge_sdk.errors import ConversionError, EdgeSdkError, MissingDependencyError
 
 # Samples per calibration stride: ORT holds every activation of a stride's samples at once.
 MAX_SAMPLES_PER_STRIDE = 8
@@ -181,3 +181,91 @@ def check_result(float_path: Path, artifact_path: Path, share: float, mode: str,
     float_size, artifact_size = float_path.stat().st_size, artifact_path.stat().st_size
     if artifact_size > float_size:
         warn(f"the {mode} artifact ({artifact_size} bytes) is larger than the float model ({float_size} bytes)", notes)
+
+
+def to_fp16_checked(float_model: Any, target: Path, exclude_nodes: list[str], exclude_op_types: list[str], notes: list[str]) -> None:
+    """fp16 weights and compute with float I/O, loaded by ONNX Runtime before it is written.
+
+    onnxconverter-common can leave a graph ORT refuses (a Cast whose declared type no longer matches, an op with no
+    fp16 kernel); the nodes ORT's message points at are then kept in float and the conversion tried again, a few
+    times, before it fails with exit 6. `--exclude-nodes` / `--exclude-op-types` keep those nodes / op types in float.
+    """
+    onnx = require("onnx")
+    ort = require("onnxruntime", "checking the fp16 model")
+    try:
+        from onnxconverter_common import float16
+    except ImportError as error:
+        raise MissingDependencyError(f"--quant fp16 for ONNX needs onnxconverter-common: {error}", fix="pip install 'edge-sdk[onnx]'") from error
+    named_model = onnx.ModelProto()
+    named_model.CopyFrom(float_model)
+    for index, node in enumerate(named_model.graph.node):
+        node.name = node.name or f"{node.op_type.lower()}_{index}"  # blocking works by node name
+    kept_nodes = set(exclude_nodes)
+    # A blocked op type gets Cast nodes around it, so Cast itself is kept in float by node name (blocking the type
+    # makes onnxconverter-common wrap its own new Casts without end).
+    kept_ops = set(exclude_op_types) - {"Cast"}
+    kept_nodes |= {node.name for node in named_model.graph.node if node.op_type == "Cast" and "Cast" in exclude_op_types}
+    for _ in range(4):
+        fresh = onnx.ModelProto()
+        fresh.CopyFrom(named_model)  # convert_float_to_float16 changes the model it is given; each try starts from float
+        converted = run_quantizer("fp16 conversion", lambda: float16.convert_float_to_float16(
+            fresh, keep_io_types=True, op_block_list=sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | kept_ops), node_block_list=sorted(kept_nodes),
+        ), fix="keep the failing nodes in float with --exclude-nodes / --exclude-op-types")
+        try:
+            ort.InferenceSession(converted.SerializeToString(), providers=["CPUExecutionProvider"])
+        except Exception as error:  # noqa: BLE001 - ORT raises its own pybind classes (Fail, InvalidGraph, NotImplemented...)
+            nodes = _nodes_named_in(str(error), named_model) - kept_nodes
+            if not nodes:
+                raise ConversionError(f"ONNX Runtime cannot load the fp16 model: {str(error)[:400]}",
+                                      fix="keep the failing nodes in float with --exclude-nodes / --exclude-op-types, or use fp32") from error
+            kept_nodes |= nodes
+            warn(f"fp16: kept {', '.join(sorted(nodes))} in float, as ONNX Runtime refused the fp16 graph ({str(error)[:160]})", notes)
+            continue
+        onnx.save_model(converted, str(target))
+        return
+    raise ConversionError(f"ONNX Runtime still cannot load the fp16 model after keeping {', '.join(sorted(kept_nodes))} in float",
+                          fix="use fp32, or keep more nodes in float with --exclude-nodes / --exclude-op-types")
+
+
+def _nodes_named_in(message: str, model: Any) -> set[str]:
+    """Names of the nodes an ORT load error points at: by node name, by an op type it names ("Optype (Add)"), or
+    as the producer of a tensor it names ("output arg (c) of node ()": the Cast that produces `c`)."""
+    import re
+
+    nodes = set()
+    tensors = set(re.findall(r"arg \(([^)]*)\)", message))
+    for node in model.graph.node:
+        if node.name and re.search(rf"\({re.escape(node.name)}\)", message):
+            nodes.add(node.name)
+        if tensors & set(node.output):
+            nodes.add(node.name)
+    if not nodes:
+        op_types = {node.op_type for node in model.graph.node if re.search(rf"\({re.escape(node.op_type)}\)", message)}
+        nodes = {node.name for node in model.graph.node if node.op_type in op_types}
+    return nodes
+
+
+def resolve_node_names(models: list[Any], names: list[str]) -> list[str]:
+    """`--exclude-nodes` names as node names of any of `models` (ModelProtos or paths): a node name stays, a tensor
+    name becomes the node that produces it; an unknown name is refused (exit 2) instead of silently ignored."""
+    import difflib
+
+    from edge_sdk.errors import UsageError
+
+    if not names:
+        return []
+    onnx = require("onnx")
+    graphs = [(onnx.load(str(model), load_external_data=False) if isinstance(model, (str, Path)) else model).graph for model in models]
+    nodes = {node.name for graph in graphs for node in graph.node if node.name}
+    producers = {output: node.name for graph in graphs for node in graph.node if node.name for output in node.output}
+    resolved = []
+    for name in names:
+        if name in nodes:
+            resolved.append(name)
+        elif name in producers:
+            resolved.append(producers[name])
+        else:
+            close = difflib.get_close_matches(name, sorted(nodes | set(producers)), n=3)
+            raise UsageError(f"--exclude-nodes {name!r} is neither a node nor a tensor of the model",
+                             fix=f"did you mean {', '.join(close)}?" if close else "list the node names with `edge-sdk inspect MODEL.onnx --json` or `edge-sdk debug`")
+    return sorted(set(resolved), key=resolved.index)

@@ -101,9 +101,22 @@ class ReferenceCache:
         self.progress = progress
         self._cache: dict[str, Evaluation] = {}
         self.description: dict[str, Any] | None = None
+        self.failure: EdgeSdkError | None = None  # the reference failed: reported once, not run again
 
     def outputs_for(self, dataset: Dataset, indices: list[int] | None) -> Evaluation:
+        if self.failure is not None:
+            raise self.failure
         key = json.dumps([dataset.spec.to_dict(), indices])
+        try:
+            return self._evaluate(key, dataset, indices)
+        except EdgeSdkError as error:
+            self.failure = error
+            raise
+
+    def failure_record(self, error: EdgeSdkError) -> dict[str, Any]:
+        return {"path": str(self.path), "status": "error", "error": str(error), "exit_code": error.exit_code}
+
+    def _evaluate(self, key: str, dataset: Dataset, indices: list[int] | None) -> Evaluation:
         if key not in self._cache:
             runner = runner_for(self.path, self.settings.runner)
             with runner:
@@ -175,6 +188,26 @@ def bench(
     return results
 
 
+def with_manifest_io(settings: BenchSettings, manifest: Any) -> BenchSettings:
+    """`settings` completed with what the artifact's manifest declares (batch axes, output kinds, state pairs);
+    what the user gave on the command line wins."""
+    if manifest is None or manifest.format != "onnx":
+        return settings  # other formats' manifests may name tensors differently from their runtime (TFLite's serving_default_...)
+    batch_axes = {tensor.name: tensor.batch_axis for tensor in manifest.inputs if tensor.name not in settings.batch_axes and tensor.batch_axis != 0}
+    kinds = {tensor.name: tensor.kind for tensor in manifest.outputs if tensor.kind and tensor.kind != "detections"}
+    given = settings.output_kinds
+    output_kinds = dataclasses.replace(given, kinds={**kinds, **given.kinds})
+    state_pairs = settings.state_pairs or [(pair[0], pair[1]) for pair in manifest.state_pairs]
+    return dataclasses.replace(settings, batch_axes={**batch_axes, **settings.batch_axes}, output_kinds=output_kinds, state_pairs=state_pairs)
+
+
+def preprocess_overrides(manifest_preprocess: dict[str, Any] | None, overrides: dict[str, Any]) -> list[str]:
+    """The bench flags that change the preprocessing the artifact's manifest declares ("scale: 0.00392 -> 1.0")."""
+    declared = manifest_preprocess or {}
+    return [f"{key}: {declared.get(key)!r} -> {value!r}" for key, value in sorted(overrides.items())
+            if value is not None and key in declared and declared.get(key) is not None and declared.get(key) != value]
+
+
 def _unfinished(artifacts: list[Path], index: int, checkpoint: BenchCheckpoint | None) -> str:
     kept = f", kept in {checkpoint.path}" if checkpoint else " (not saved: no results file was given)"
     names = ", ".join(Path(path).name for path in artifacts[index:])
@@ -193,14 +226,17 @@ def _bench_one(
     progress: Progress,
 ) -> BenchResult:
     artifact = load_artifact(path, verify=settings.verify)
+    # Measured with what the manifest declares about the I/O; recorded with what the user asked for.
+    measured_settings = with_manifest_io(settings, artifact.manifest)
     spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
+    overridden = preprocess_overrides(artifact.preprocess, overrides)
     dataset = Dataset(data_path, spec, input_key=input_key, label_key=label_key)
     indices = dataset.subset(settings.max_samples, settings.seed)
     if dataset.sequence_ids is not None:
         from edge_sdk.streaming import sequence_subset
 
         indices = sequence_subset(dataset.sequence_ids, settings.max_samples, settings.seed)  # whole sequences
-    request = MeasureRequest(path, data_path, spec, input_key, label_key, indices, settings)
+    request = MeasureRequest(path, data_path, spec, input_key, label_key, indices, measured_settings)
     if settings.isolate:
         from edge_sdk.isolation import IsolationLimits, run_isolated
 
@@ -214,7 +250,7 @@ def _bench_one(
     result = BenchResult(
         artifact=describe_artifact(artifact, measured.io),
         target={"name": settings.target, "transport": "local", "host": None},
-        data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
+        data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0]), **({"preprocess_overrides": overridden} if overridden else {})},
         settings={**settings.to_dict(), "runtime": measured.runtime},
         environment=environment,
         timing={
@@ -229,8 +265,14 @@ def _bench_one(
         accuracy=accuracy_record(evaluation, settings.seed),
     )
     if references is not None:
-        reference_eval = references.outputs_for(dataset, indices)
-        result.reference = compare_to_reference(references, reference_eval, evaluation, settings)
+        try:
+            reference_eval = references.outputs_for(dataset, indices)
+        except EdgeSdkError as error:
+            # The reference's failure, not the artifact's: the artifact's own figures stand, and the reference is
+            # run (and fails) once, not once per artifact.
+            result.reference = references.failure_record(error)
+        else:
+            result.reference = compare_to_reference(references, reference_eval, evaluation, measured_settings)
     return result
 
 
@@ -441,7 +483,7 @@ def compare_to_reference(references: ReferenceCache, reference: Evaluation, eval
         # model got the state recorded in the data.
         payload["outputs"] = compare_outputs(evaluation.all_outputs, reference.all_outputs, given)
     primary = (payload.get("outputs") or {}).get(next(iter(reference.all_outputs or {}), ""))
-    if primary and primary.get("kind") != "class_scores":
+    if primary and primary.get("kind") not in (None, "class_scores"):
         # Top-1 over a flattened map or a regressor is no figure of that output (its kind's figures are in `outputs`).
         payload["fidelity"]["top1_agreement"] = None
     if reference.streaming_outputs and evaluation.streaming_outputs:

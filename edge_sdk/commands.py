@@ -166,6 +166,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(results_document(results), indent=2))
     elif not args.quiet:
         print(results_table([r.to_dict() for r in results]))
+        from edge_sdk.fidelity import output_lines
+
+        for line in output_lines([r.to_dict() for r in results]):  # every output by its kind (edge_sdk.fidelity)
+            print(f"  {line}")
         if args.output:
             print(f"results: {args.output}")
     _warn_about_artifacts(results)
@@ -175,6 +179,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print(f"error: {result.artifact['path']}{where}: {result.error}", file=sys.stderr)
     if failed:
         return failed_exit_code(results)
+    reference_failure = next((r.reference for r in results if (r.reference or {}).get("status") == "error"), None)
+    if reference_failure is not None:  # once, however many artifacts it was to be compared with
+        print(f"error: the reference {reference_failure['path']} failed, so nothing was compared with it: {reference_failure['error']}", file=sys.stderr)
+        return int(reference_failure.get("exit_code") or 1)
     from edge_sdk.gate import check_gate
 
     check_gate(results)  # AccuracyGateError: exit 10, naming each artifact and its figures
@@ -195,6 +203,8 @@ def _warn_about_artifacts(results: list[Any]) -> None:
         artifact = result.artifact
         if result.status == "ok" and artifact.get("has_manifest") is False:
             print(f"warning: {artifact['name']} has no manifest: its preprocessing is unknown (the data was fed as given, or as bench flags say)", file=sys.stderr)
+        for change in (result.data or {}).get("preprocess_overrides") or []:
+            print(f"warning: {artifact['name']}: a bench flag overrides the preprocessing its manifest declares ({change})", file=sys.stderr)
         if result.status == "ok" and artifact.get("verified") is False:
             print(f"warning: {artifact['name']} is unverified: {artifact.get('verification')}", file=sys.stderr)
 

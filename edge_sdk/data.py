@@ -55,6 +55,14 @@ class PreprocessSpec:
             raise UsageError(f"preprocessing resize={self.resize!r} must be two positive sizes: HEIGHT,WIDTH")
         if self.std is not None and any(value == 0 for value in self.std):
             raise UsageError("preprocessing std must not contain 0")
+        # One validator for flags, --preprocess files and manifests: a zero or non-finite scale makes every sample
+        # constant (figures measured on it mean nothing).
+        if self.scale is not None and (not np.isfinite(self.scale) or self.scale == 0):
+            raise UsageError(f"preprocessing scale={self.scale!r} must be a finite number other than 0", fix="e.g. --scale 1/255")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if values is not None and (not values or not all(np.isfinite(values))):
+                raise UsageError(f"preprocessing {name}={values!r} must be one or more finite numbers (one per channel)")
         try:
             np.dtype(self.dtype)
         except TypeError as error:
@@ -90,6 +98,11 @@ class PreprocessSpec:
             x = np.transpose(x, (2, 0, 1) if self.layout == "NCHW" else (1, 2, 0))
         if self.mean is not None or self.std is not None:
             channel_shape = (-1, 1, 1) if self.layout == "NCHW" and x.ndim == 3 else (-1,)
+            channels = (x.shape[0] if channel_shape == (-1, 1, 1) else x.shape[-1]) if x.ndim else 1
+            for name, values in (("mean", self.mean), ("std", self.std)):
+                if values is not None and len(values) not in (1, channels):
+                    raise DataError(f"preprocessing {name} has {len(values)} values but the samples have {channels} channels ({self.layout or 'channel-last'})",
+                                    fix=f"give one {name} value per channel, or one for all")
             if self.mean is not None:
                 x = x - np.asarray(self.mean, dtype=np.float32).reshape(channel_shape)
             if self.std is not None:

@@ -1,5 +1,5 @@
-"""Data that would make wrong figures with exit 0 is refused before any work: calibration or validation data that
-is all zero, constant, or one sample repeated (calibration on it gives ranges that fit nothing real, and a
+"""Data that would make wrong figures with exit 0 is refused before any work: calibration or validation data whose
+inputs are all zero or constant, or one sample repeated (calibration on it gives ranges that fit nothing real, and a
 validation on it measures nothing: "cosine 0.99997" on zeros)."""
 
 from __future__ import annotations
@@ -30,11 +30,14 @@ def degenerate_reason(dataset: Dataset, indices: list[int] | None) -> str | None
                 first[name] = values
             elif not varies[name] and (values.shape != first[name].shape or not np.array_equal(values, first[name])):
                 varies[name] = True
-    for name in first:
-        if low.get(name) == high.get(name) == 0.0:
-            return f"input {name!r} is all zero in every sample"
-        if low.get(name) == high.get(name):
-            return f"input {name!r} holds one constant value ({low[name]:g}) in every sample"
+    # One constant input beside others that vary is legitimate (silero-vad's sample rate `sr`); data in which no
+    # input carries information is not.
+    constant = [name for name in first if low.get(name) == high.get(name)]
+    if first and len(constant) == len(first):
+        name = constant[0]
+        if all(low.get(other) == high.get(other) == 0.0 for other in constant):
+            return f"input {name!r} is all zero in every sample" if len(first) == 1 else "every input is all zero in every sample"
+        return f"input {name!r} holds one constant value ({low[name]:g}) in every sample" if len(first) == 1 else "every input holds one constant value"
     if count > 1 and not any(varies.values()):
         return f"all {count} samples are the same"
     return None

@@ -181,13 +181,30 @@ def compare_outputs(outputs: Mapping[str, np.ndarray], reference: Mapping[str, n
     """Figures for every output the reference has, each by its own kind; missing outputs are named, not skipped."""
     given = given or OutputKinds()
     records: dict[str, dict[str, Any]] = {}
-    for name, expected in reference.items():
-        if name not in outputs:
+    for name, artifact_name in match_outputs(list(outputs), list(reference)).items():
+        expected = reference[name]
+        if artifact_name is None:
             records[name] = {"kind": None, "error": f"the artifact has no output {name!r} (it has {', '.join(outputs)})"}
             continue
         kind = kind_of(name, np.asarray(expected), given)
-        records[name] = compare_output(kind, outputs[name], expected, given.threshold(name), given.detection_layouts.get(name))
+        records[name] = compare_output(kind, outputs[artifact_name], expected, given.threshold(name), given.detection_layouts.get(name))
+        if artifact_name != name:
+            records[name]["artifact_output"] = artifact_name
     return records
+
+
+def match_outputs(artifact_names: list[str], reference_names: list[str]) -> dict[str, str | None]:
+    """Reference output -> the artifact output it is compared with: the same name, else (a converter renamed the
+    outputs: Keras -> TFLite) the one in the same position when both have as many outputs."""
+    matched: dict[str, str | None] = {}
+    for position, name in enumerate(reference_names):
+        if name in artifact_names:
+            matched[name] = name
+        elif len(artifact_names) == len(reference_names) and artifact_names[position] not in reference_names:
+            matched[name] = artifact_names[position]
+        else:
+            matched[name] = None
+    return matched
 
 
 def primary_fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, Any]:
@@ -206,3 +223,32 @@ def headline(record: Mapping[str, Any]) -> tuple[str, float | None]:
         if record.get(key) is not None:
             return key, record[key]
     return "relative_error", record.get("relative_error")
+
+
+_FIGURE_LABELS = {"top1_agreement": "top-1 agreement", "recall": "matched recall", "mask_iou": "mask IoU",
+                  "position_agreement": "per-position agreement", "decision_agreement": "decision agreement",
+                  "sqnr_db": "SQNR", "relative_error": "relative error"}
+
+
+def describe_record(record: Mapping[str, Any]) -> str:
+    """'values, decision agreement 76.0 % (SQNR 5.6 dB)' for one output's record."""
+    key, value = headline(record)
+    if record.get("error"):
+        return str(record["error"])
+    if value is None:
+        return f"{record.get('kind')}: identical" if record.get("identical") else f"{record.get('kind')}: -"
+    shown = f"{value:.1f} dB" if key == "sqnr_db" else (f"{value:.3f}" if key == "relative_error" else f"{100 * value:.1f} %")
+    extra = f" (SQNR {record['sqnr_db']:.1f} dB)" if key != "sqnr_db" and record.get("sqnr_db") is not None else ""
+    return f"{record.get('kind')}, {_FIGURE_LABELS[key]} {shown}{extra}"
+
+
+def output_lines(results: list[Mapping[str, Any]]) -> list[str]:
+    """One line per artifact and output with its kind and headline figure, per step and streaming (terminal)."""
+    lines = []
+    for result in results:
+        reference = result.get("reference") or {}
+        name = (result.get("artifact") or {}).get("name")
+        for mode, records in (("", reference.get("outputs") or {}), (" streaming", (reference.get("streaming") or {}).get("outputs") or {})):
+            for output, record in records.items():
+                lines.append(f"{name} {output}{mode}: {describe_record(record)}")
+    return lines

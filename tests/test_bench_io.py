@@ -90,3 +90,35 @@ def test_packed_detections_are_matched_per_artifact(tmp_path):
         assert record["recall"] == pytest.approx(expected["recall"]) and record["matched"] == expected["matched"]
     assert results[0].reference["outputs"]["output0"]["recall"] == 1.0
     assert results[1].reference["outputs"]["output0"]["recall"] < 0.5
+
+
+def test_a_failing_reference_is_reported_once_and_the_artifacts_keep_their_figures(tmp_path, capsys):
+    from edge_sdk.cli import main
+
+    model = _classifier(tmp_path / "cls.onnx", np.eye(4, 3))
+    from onnx import TensorProto, helper, numpy_helper
+
+    # A reference that takes 5 features where the data has 4: it cannot run on this data.
+    wrong = _onnx(tmp_path / "wrong.onnx", [helper.make_node("MatMul", ["x", "w"], ["scores"])], [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 5])],
+                  [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 3])], [numpy_helper.from_array(np.eye(5, 3, dtype=np.float32), "w")])
+    np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((6, 4), np.float32), y=np.array([0, 1, 2, 0, 1, 2]))
+    results = edge_sdk.benchmark([model, model], tmp_path / "d.npz", reference=wrong, settings=FAST)
+    assert [r.status for r in results] == ["ok", "ok"] and results[0].accuracy is not None
+    assert all(r.reference["status"] == "error" and r.reference["exit_code"] == 4 for r in results)
+    code = main(["bench", str(model), str(model), "--data", str(tmp_path / "d.npz"), "--reference", str(wrong), "--runs", "2", "--warmup", "0", "--quiet"])
+    errors = capsys.readouterr().err
+    assert code == 4 and errors.count("the reference") == 1
+
+
+def test_preprocessing_is_validated_once_for_every_source():
+    from edge_sdk.data import PreprocessSpec
+    from edge_sdk.errors import DataError, UsageError
+
+    for bad in ({"scale": 0.0}, {"scale": float("nan")}, {"mean": []}, {"std": [float("inf")]}):
+        with pytest.raises(UsageError):
+            PreprocessSpec.from_dict(bad)
+    with pytest.raises(DataError, match="3 values but the samples have 1 channels"):
+        PreprocessSpec(mean=[0.5, 0.5, 0.5], layout="NHWC").apply(np.zeros((4, 4)))
+    from edge_sdk.bench import preprocess_overrides
+
+    assert preprocess_overrides({"scale": 1 / 255, "layout": "NHWC"}, {"scale": 1.0, "layout": None}) == ["scale: 0.00392156862745098 -> 1.0"]

@@ -29,3 +29,12 @@ def test_degenerate_data_is_named(tmp_path, array, reason):
 def test_real_data_passes(tmp_path):
     np.savez(tmp_path / "d.npz", x=np.random.default_rng(0).random((6, 4, 4), np.float32))
     assert check_informative(Dataset(tmp_path / "d.npz", PreprocessSpec()), None, "validation") is None
+
+
+def test_one_constant_input_beside_varying_ones_is_fine(tmp_path):
+    """silero-vad's sample rate is the same in every sample; its audio is not."""
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", input=rng.random((6, 16), np.float32), sr=np.full(6, 16000, np.int64))
+    assert degenerate_reason(Dataset(tmp_path / "d.npz", PreprocessSpec()), None) is None
+    np.savez(tmp_path / "z.npz", input=np.zeros((6, 16), np.float32), sr=np.zeros(6, np.int64))
+    assert degenerate_reason(Dataset(tmp_path / "z.npz", PreprocessSpec()), None) == "every input is all zero in every sample"

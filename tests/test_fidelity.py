@@ -91,3 +91,23 @@ def test_parse_output_kinds_and_thresholds() -> None:
             parse_output_kinds(bad)
     with pytest.raises(UsageError):
         parse_output_kinds(None, ["x:high"])
+
+
+def test_renamed_outputs_are_matched_by_position() -> None:
+    from edge_sdk.fidelity import match_outputs
+
+    assert match_outputs(["StatefulPartitionedCall:0"], ["dense_1"]) == {"dense_1": "StatefulPartitionedCall:0"}
+    assert match_outputs(["b", "a"], ["a", "b"]) == {"a": "a", "b": "b"}
+    assert match_outputs(["x"], ["a", "b"]) == {"a": None, "b": None}
+    records = compare_outputs({"out:0": np.eye(3)}, {"logits": np.eye(3)})
+    assert records["logits"]["top1_agreement"] == 1.0 and records["logits"]["artifact_output"] == "out:0"
+
+
+def test_terminal_lines_name_each_output_its_kind_and_figure() -> None:
+    from edge_sdk.fidelity import output_lines
+
+    record = compare_output("values", np.array([[0.2], [0.9]]), np.array([[0.6], [0.9]]))
+    result = {"artifact": {"name": "a.onnx"}, "reference": {"outputs": {"p": record}, "streaming": {"outputs": {"p": record}}}}
+    lines = output_lines([result])
+    assert lines[0].startswith("a.onnx p: values, decision agreement 50.0 % (SQNR")
+    assert lines[1].startswith("a.onnx p streaming: values")
