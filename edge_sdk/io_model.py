@@ -38,6 +38,21 @@ def parse_batch_axes(texts: list[str] | None) -> dict[str, int | None]:
     return axes
 
 
+def parse_named_shapes(texts: list[str] | None) -> dict[str, list[int]]:
+    """`--input-shape NAME:1,3,48,192` (repeatable; a bare `1,3,48,192` names the only input, key '')."""
+    shapes: dict[str, list[int]] = {}
+    for text in texts or []:
+        name, _, dims = text.rpartition(":")
+        try:
+            shape = [int(part) for part in dims.split(",") if part.strip()]
+        except ValueError as error:
+            raise UsageError(f"--input-shape {text!r} must look like NAME:1,3,48,192") from error
+        if not shape or min(shape) <= 0:
+            raise UsageError(f"--input-shape {text!r} must have positive sizes")
+        shapes[name] = shape
+    return shapes
+
+
 def _fits(model_dims: Shape, sample_shape: tuple[int, ...]) -> int | None:
     """How many fixed dims match when `sample_shape` is fed as `model_dims` (None when one does not match)."""
     if len(model_dims) != len(sample_shape):

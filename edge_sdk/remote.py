@@ -246,6 +246,10 @@ def _settings_argv(settings: Any, profile: Any) -> list[str]:
         argv.append("--reset-state")
     if not settings.verify:
         argv.append("--no-verify")
+    for name, axis in settings.batch_axes.items():  # the I/O model travels to the device as flags
+        argv += ["--batch-axis", f"{name}:{'none' if axis is None else axis}"]
+    for name, shape in runner.input_shapes.items():
+        argv += ["--input-shape", f"{name}:{','.join(map(str, shape))}" if name else ",".join(map(str, shape))]
     providers = runner.providers or list(profile.providers)
     if providers:
         argv += ["--providers", ",".join(providers)]

@@ -71,7 +71,7 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     reset_peak_rss()
     rss_before, _ = rss_bytes()
     with runner:
-        evaluation = evaluate(runner, dataset, None, progress, f"evaluate {Path(model).name}")
+        evaluation = evaluate(runner, dataset, None, progress, f"evaluate {Path(model).name}", batch_axes=settings.batch_axes)
         latencies_ms = time_runs(runner, dataset, settings, progress, Path(model).name)
         description = runner.describe()
         io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
@@ -139,17 +139,22 @@ def add_settings_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graph-optimization", choices=["disable", "basic", "extended", "all"], default="all")
     parser.add_argument("--target", default="desktop", help="target name recorded in the result")
     parser.add_argument("--no-verify", action="store_true", help="run an artifact whose sha256 does not match its manifest (results say unverified)")
+    parser.add_argument("--batch-axis", action="append", metavar="NAME:AXIS", help="where an input's batch axis goes: state:1, or sr:none (default: found from the shapes)")
+    parser.add_argument("--input-shape", action="append", metavar="NAME:DIMS", help="fix an input's dynamic dims, e.g. x:1,3,48,192 (default: the data's size)")
 
 
 def settings_from_args(args: argparse.Namespace) -> Any:
     from edge_sdk.bench import BenchSettings
     from targets.runners.base import RunnerOptions
 
+    from edge_sdk.io_model import parse_batch_axes, parse_named_shapes
+
     providers = [part.strip() for part in (args.providers or "").split(",") if part.strip()]
     return BenchSettings(
         runs=args.runs, warmup=args.warmup, target=args.target, verify=not args.no_verify,
         runner=RunnerOptions(threads=args.threads, xnnpack=not args.no_xnnpack, kernels=args.kernels, reset_state=args.reset_state,
-                             providers=providers, graph_optimization=args.graph_optimization),
+                             providers=providers, graph_optimization=args.graph_optimization, input_shapes=parse_named_shapes(args.input_shape)),
+        batch_axes=parse_batch_axes(args.batch_axis),
     )
 
 
