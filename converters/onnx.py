@@ -24,7 +24,7 @@ from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.compression.weights import weight_statistics_of_model
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import package_versions
-from edge_sdk.errors import ConversionError, UsageError
+from edge_sdk.errors import ConversionError, EdgeSdkError, UsageError
 from edge_sdk.fileio import check_can_write, gzip_size_of, sha256_of
 from edge_sdk.loaders.onnx_intake import default_opset, onnx_signature
 from edge_sdk.loaders.to_onnx import keras_to_onnx, run_torch, source_model, torch_to_onnx
@@ -260,6 +260,7 @@ def _validate(artifact: Path, kind: str, loaded: Any, float_path: Path, data: Da
     """Run the artifact and its source (Keras, PyTorch, or the float ONNX) on the same real samples (STYLE 14)."""
     if data is None:
         return {"status": "skipped", "reason": "no data given (pass --calib or --validate-data)"}
+    from edge_sdk.bench import per_sample_rows
     from targets.runners.base import RunnerOptions
     from targets.runners.onnxruntime import OnnxRuntimeRunner
 
@@ -267,12 +268,20 @@ def _validate(artifact: Path, kind: str, loaded: Any, float_path: Path, data: Da
     binding = InputBinding.bind(data, shapes)
     reference = _source_function(kind, loaded, float_path, [name for name, _ in shapes])
     artifact_outputs, source_outputs = [], []
+    # Every output, by name (the source's in the same order), for the per-output figures (edge_sdk.fidelity).
+    artifact_all: dict[str, list[np.ndarray]] = {}
+    source_all: dict[str, list[np.ndarray]] = {}
     with OnnxRuntimeRunner(artifact, RunnerOptions(threads=1)) as runner:
         for sample in data.samples(indices):
             fitted = binding.fit(sample, str(data.path))
-            artifact_outputs.append(runner.infer(fitted)[runner.outputs[0].name][0])
-            source_outputs.append(np.asarray(reference([fitted[name] for name, _ in shapes])[0])[0])
-    from edge_sdk.fidelity import primary_fidelity
+            produced = runner.infer(fitted)
+            expected = [np.asarray(value) for value in reference([fitted[name] for name, _ in shapes])]
+            artifact_outputs.append(produced[runner.outputs[0].name][0])
+            source_outputs.append(expected[0][0])
+            for spec, value in zip(runner.outputs, expected):
+                artifact_all.setdefault(spec.name, []).extend(per_sample_rows(produced[spec.name], 1))
+                source_all.setdefault(spec.name, []).extend(per_sample_rows(value, 1))
+    from edge_sdk.fidelity import compare_outputs, primary_fidelity, weak_outputs
 
     # Over a single value (a probability, a score) top-1 and cosine are always perfect: left out, not reported.
     figures = primary_fidelity(np.stack(artifact_outputs), np.stack(source_outputs))
@@ -282,6 +291,18 @@ def _validate(artifact: Path, kind: str, loaded: Any, float_path: Path, data: Da
     report = {"status": "passed" if cosine >= MIN_COSINE[options.mode] and within_atol else "failed", "samples": len(artifact_outputs), "against": kind, "min_cosine": MIN_COSINE[options.mode], **figures}
     if options.mode == "fp32":
         report["atol"] = FP32_ATOL
+    try:
+        report["outputs"] = compare_outputs({name: np.stack(rows) for name, rows in artifact_all.items()},
+                                            {name: np.stack(rows) for name, rows in source_all.items()})
+    except (ValueError, EdgeSdkError) as error:  # outputs whose shapes differ per sample cannot be stacked
+        report["outputs"] = {"error": str(error)}
+    weak = weak_outputs(report["outputs"]) if "error" not in report["outputs"] else []
+    if weak:
+        import sys
+
+        report["weak_outputs"] = weak
+        for line in weak:
+            print(f"warning: validation of the {options.mode} model against {source}: {line}", file=sys.stderr)
     if report["status"] == "failed":
         raise ConversionError(
             f"the {options.mode} ONNX model does not behave like {source}: mean cosine {cosine:.6f} (needs {MIN_COSINE[options.mode]}), "

@@ -217,6 +217,26 @@ def primary_fidelity(outputs: np.ndarray, reference: np.ndarray) -> dict[str, An
     return figures
 
 
+# Below these, an output's figures are worth a warning (conversion validation; the gates themselves live with the
+# format's per-mode tolerances).
+WEAK_AGREEMENT = 0.95
+WEAK_RELATIVE_ERROR = 0.25
+
+
+def weak_outputs(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """'speech_probs: values, decision agreement 77.0 % (SQNR 5.0 dB)' for each output whose figures are weak."""
+    weak = []
+    for name, record in records.items():
+        key, value = headline(record)
+        if value is None:
+            continue
+        if (key == "relative_error" and value > WEAK_RELATIVE_ERROR) or (key not in ("relative_error", "sqnr_db") and value < WEAK_AGREEMENT):
+            weak.append(f"{name}: {describe_record(record)}")
+        elif record.get("kind") == "state" and (record.get("relative_error") or 0.0) > WEAK_RELATIVE_ERROR:
+            weak.append(f"{name}: state, relative error {record['relative_error']:.3f}")
+    return weak
+
+
 def headline(record: Mapping[str, Any]) -> tuple[str, float | None]:
     """The one figure that best summarises an output's record, with its name (for tables and gates)."""
     for key in ("top1_agreement", "recall", "mask_iou", "position_agreement", "decision_agreement", "sqnr_db"):

@@ -111,3 +111,12 @@ def test_terminal_lines_name_each_output_its_kind_and_figure() -> None:
     lines = output_lines([result])
     assert lines[0].startswith("a.onnx p: values, decision agreement 50.0 % (SQNR")
     assert lines[1].startswith("a.onnx p streaming: values")
+
+
+def test_weak_outputs_are_named() -> None:
+    from edge_sdk.fidelity import weak_outputs
+
+    good = compare_output("values", np.array([[0.9], [0.1]]), np.array([[0.8], [0.2]]))
+    bad = compare_output("values", np.array([[0.1], [0.1]]), np.array([[0.8], [0.2]]))
+    drifting = compare_output("state", np.ones((2, 4)) * 2, np.ones((2, 4)))
+    assert weak_outputs({"good": good, "bad": bad, "h": drifting}) == ["bad: values, decision agreement 50.0 % (SQNR 1.3 dB)", "h: state, relative error 1.000"]

@@ -50,6 +50,10 @@ def test_sequence_model_dynamic_range_is_compared_on_every_output_and_streaming(
     data = tmp_path / "sequence.npz"
     np.savez(data, input=chunks, h=np.stack([s["h"][0] for s in states]), c=np.stack([s["c"][0] for s in states]), sequence=sequence)
     artifact = convert(silero_vad_sequence, tmp_path / "vad_dynamic.onnx", to="onnx", mode="dynamic", validation_data=data)
+    validation = artifact.manifest.validation
+    assert validation["top1_agreement"] is None and validation["cosine_mean"] is None  # never "perfect" over one value
+    assert set(validation["outputs"]) == {"speech_probs", "hn", "cn"}
+    assert any(line.startswith("speech_probs: values, decision agreement") for line in validation["weak_outputs"])
     result = edge_sdk.benchmark([artifact.path], data, reference=silero_vad_sequence, settings=BenchSettings(runs=3, warmup=1))[0]
     assert result.status == "ok", result.error
     outputs = result.reference["outputs"]
