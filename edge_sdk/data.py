@@ -194,7 +194,8 @@ class Dataset:
             label_stream = NpyStream(f"{self.path}:{label_name}", lambda: open_npz_member(self.path, members[label_name]))
             self._labels = labels_from_rows(label_stream, f"{self.path}:{label_name}")
         if SEQUENCE_KEY in members and SEQUENCE_KEY not in input_names:
-            sequence_stream = NpyStream(f"{self.path}:{SEQUENCE_KEY}", lambda: open_npz_member(self.path, members[SEQUENCE_KEY]))
+            sequence_member = members[SEQUENCE_KEY]
+            sequence_stream = NpyStream(f"{self.path}:{SEQUENCE_KEY}", lambda: open_npz_member(self.path, sequence_member))
             self.sequence_ids = labels_from_rows(sequence_stream, f"{self.path}:{SEQUENCE_KEY}")
 
     def _open_image_folder(self) -> None:
@@ -321,27 +322,27 @@ class InputBinding:
     @classmethod
     def bind(cls, dataset: Dataset, model_inputs: Sequence[tuple[str, Sequence[int | None]]], batch_axes: dict[str, int | None] | None = None) -> InputBinding:
         """`model_inputs`: (name, full shape with its batch axis, None or -1 for a dynamic dim) per model input."""
-        model_inputs = [(name, tuple(None if d is None or d < 0 else int(d) for d in shape)) for name, shape in model_inputs]
+        shapes = [(name, tuple(None if d is None or d < 0 else int(d) for d in shape)) for name, shape in model_inputs]
         names = dataset.input_names
-        if len(model_inputs) == 1 and len(names) == 1:
-            mapping = {model_inputs[0][0]: names[0]}
+        if len(shapes) == 1 and len(names) == 1:
+            mapping = {shapes[0][0]: names[0]}
         else:
-            missing = [name for name, _ in model_inputs if name not in names]
+            missing = [name for name, _ in shapes if name not in names]
             if missing:
                 raise DataError(
-                    f"the model has inputs {[n for n, _ in model_inputs]} but {dataset.path} has arrays {names}",
+                    f"the model has inputs {[n for n, _ in shapes]} but {dataset.path} has arrays {names}",
                     fix="name the .npz arrays after the model inputs (np.savez(path, **{input_name: array}))",
                 )
-            mapping = {name: name for name, _ in model_inputs}
-        known = {name for name, _ in model_inputs}
+            mapping = {name: name for name, _ in shapes}
+        known = {name for name, _ in shapes}
         unknown = sorted(set(batch_axes or {}) - known)
         if unknown:
             raise UsageError(f"--batch-axis names unknown inputs {unknown}; the model's inputs are {sorted(known)}")
-        for name, shape in model_inputs:
+        for name, shape in shapes:
             axis = (batch_axes or {}).get(name, 0)
             if axis is not None and axis > len(shape) - 1 and name in (batch_axes or {}):
                 raise UsageError(f"--batch-axis {name}:{axis} is outside the input's {len(shape)} axes")
-        return cls(model_inputs=model_inputs, data_names=mapping, batch_axes=dict(batch_axes or {}))
+        return cls(model_inputs=shapes, data_names=mapping, batch_axes=dict(batch_axes or {}))
 
     def fit(self, sample: Sample, where: str) -> dict[str, np.ndarray]:
         """Per-input arrays shaped like the model input, with a batch axis of 1 where the model has one."""

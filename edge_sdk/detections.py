@@ -131,7 +131,8 @@ def compare_detections(outputs: np.ndarray, reference: np.ndarray, layout: Detec
     from edge_sdk.metrics import sqnr_db
 
     matched = found_total = wanted_total = 0
-    score_rows_out, score_rows_ref = [], []
+    score_rows_out: list[np.ndarray] = []
+    score_rows_ref: list[np.ndarray] = []
     for sample_out, sample_ref in zip(outputs, reference):
         found, wanted = decode(sample_out, layout), decode(sample_ref, layout)
         matched += match_count(found, wanted, layout.iou_threshold)

@@ -96,7 +96,7 @@ def fit_input(array: np.ndarray, model_shape: Shape, batch_axis: int | None, whe
     if _fits(expected, tuple(array.shape)) is None:
         squeezed = tuple(d for d in array.shape if d != 1)
         if all(d is not None and d > 0 for d in expected) and squeezed == tuple(d for d in expected if d != 1):
-            array = array.reshape([int(d) for d in expected])  # type: ignore[arg-type]
+            array = array.reshape(tuple(int(d or 1) for d in expected))
         else:
             raise DataError(
                 f"{where} has shape {tuple(array.shape)} after preprocessing, the model expects {_show(expected)} per sample"
