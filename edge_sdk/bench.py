@@ -17,8 +17,9 @@ from edge_sdk.artifact import Artifact, load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
+from edge_sdk.bench_io import add_streaming, check_labels, per_sample_rows, preprocess_overrides, with_manifest_io
 from edge_sdk.fidelity import OutputKinds, compare_outputs, primary_fidelity
-from edge_sdk.errors import DataError, EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
+from edge_sdk.errors import EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.models import detect_model_kind
 from edge_sdk.progress import Progress
@@ -186,26 +187,6 @@ def bench(
             except OutputWriteError as error:
                 raise OutputWriteError(f"{error.message}; {_unfinished(artifacts, index, checkpoint)}", fix=error.fix) from error
     return results
-
-
-def with_manifest_io(settings: BenchSettings, manifest: Any) -> BenchSettings:
-    """`settings` completed with what the artifact's manifest declares (batch axes, output kinds, state pairs);
-    what the user gave on the command line wins."""
-    if manifest is None or manifest.format != "onnx":
-        return settings  # other formats' manifests may name tensors differently from their runtime (TFLite's serving_default_...)
-    batch_axes = {tensor.name: tensor.batch_axis for tensor in manifest.inputs if tensor.name not in settings.batch_axes and tensor.batch_axis != 0}
-    kinds = {tensor.name: tensor.kind for tensor in manifest.outputs if tensor.kind and tensor.kind != "detections"}
-    given = settings.output_kinds
-    output_kinds = dataclasses.replace(given, kinds={**kinds, **given.kinds})
-    state_pairs = settings.state_pairs or [(pair[0], pair[1]) for pair in manifest.state_pairs]
-    return dataclasses.replace(settings, batch_axes={**batch_axes, **settings.batch_axes}, output_kinds=output_kinds, state_pairs=state_pairs)
-
-
-def preprocess_overrides(manifest_preprocess: dict[str, Any] | None, overrides: dict[str, Any]) -> list[str]:
-    """The bench flags that change the preprocessing the artifact's manifest declares ("scale: 0.00392 -> 1.0")."""
-    declared = manifest_preprocess or {}
-    return [f"{key}: {declared.get(key)!r} -> {value!r}" for key, value in sorted(overrides.items())
-            if value is not None and key in declared and declared.get(key) is not None and declared.get(key) != value]
 
 
 def _unfinished(artifacts: list[Path], index: int, checkpoint: BenchCheckpoint | None) -> str:
@@ -392,31 +373,6 @@ def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, pr
     return Evaluation(primary, np.asarray(labels) if labels and len(labels) == len(primary) else None, first_ms or 0.0, stacked)
 
 
-def add_streaming(evaluation: Evaluation, runner: BaseRunner, dataset: Dataset, indices: list[int] | None, settings: BenchSettings) -> None:
-    """For a stateful model (state pairs given, or found from names and shapes) and data with sequences, evaluate
-    again with the model carrying its own state (edge_sdk.streaming)."""
-    from edge_sdk.streaming import check_state_pairs, detect_state_pairs, evaluate_streaming
-
-    inputs = [(spec.name, spec.dims or spec.shape) for spec in runner.inputs]
-    outputs = [(spec.name, spec.dims or spec.shape) for spec in runner.outputs]
-    pairs = list(settings.state_pairs) or detect_state_pairs(inputs, outputs)
-    check_state_pairs(pairs, [name for name, _ in inputs], [name for name, _ in outputs])
-    evaluation.state_pairs = pairs or None
-    if pairs and dataset.sequence_ids is not None:
-        evaluation.streaming_outputs = evaluate_streaming(runner, dataset, indices, pairs, settings.batch_axes)
-
-
-def per_sample_rows(value: np.ndarray, count: int) -> list[np.ndarray]:
-    """One output of a call on `count` samples, split into one array per sample: along the first axis when it
-    has `count` rows (a batch axis), else (one sample, and no batch axis of that size) the whole array."""
-    value = np.asarray(value)
-    if value.ndim and value.shape[0] == count:
-        return list(value)
-    if count == 1:
-        return [value]
-    raise RuntimeFailure(f"an output of shape {value.shape} cannot be split into {count} samples")
-
-
 def time_runs(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, progress: Progress, label: str) -> list[float]:
     """Warm up, then time `runs` runtime calls on the first sample; the runner times the call alone."""
     inputs = _first_inputs(runner, dataset, settings.batch_axes)
@@ -443,16 +399,6 @@ def _top1_correct(evaluation: Evaluation) -> np.ndarray | None:
     if evaluation.labels is None or outputs.shape[1] < 2:
         return None
     return np.argmax(outputs, axis=1) == evaluation.labels
-
-
-def check_labels(labels: np.ndarray, classes: int) -> None:
-    """Labels outside the output's classes would score 0 % without a word: refuse them (exit 4)."""
-    outside = (labels < 0) | (labels >= classes)
-    if outside.any():
-        raise DataError(
-            f"{int(outside.sum())} of {len(labels)} labels are outside the model's {classes} classes (0..{classes - 1}), e.g. {int(labels[outside][0])}",
-            fix="check the label array (--label-key) belongs to this data and model, and counts classes from 0",
-        )
 
 
 def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | None:
