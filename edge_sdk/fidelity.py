@@ -20,7 +20,7 @@ Arrays given here hold one row per sample: (N, *per-sample shape). Pure numpy; n
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,7 +262,7 @@ def describe_record(record: Mapping[str, Any]) -> str:
     return f"{record.get('kind')}, {_FIGURE_LABELS[key]} {shown}{extra}"
 
 
-def output_lines(results: list[Mapping[str, Any]]) -> list[str]:
+def output_lines(results: Sequence[Mapping[str, Any]]) -> list[str]:
     """One line per artifact and output with its kind and headline figure, per step and streaming (terminal)."""
     lines = []
     for result in results:
