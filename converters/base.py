@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from converters.options import DataSettings
-from edge_sdk import metrics
 from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
-from edge_sdk.errors import ConversionError, OutputWriteError, UsageError
+from edge_sdk.errors import ConversionError, EdgeSdkError, OutputWriteError, UsageError
+from edge_sdk.fidelity import OutputKinds, compare_output, kind_of, primary_fidelity, weak_outputs
 from edge_sdk.fileio import WRITE_ERRNOS, check_can_write, check_writable_folder, sha256_of
 from edge_sdk.formats import FORMATS, FormatSpec, Tolerance, format_named
 from edge_sdk.manifest import manifest_from_record, write_manifest
@@ -143,6 +144,7 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
     validation = Dataset(data.validation_data, preprocess, input_key=data.input_key) if data.validation_data else None
     conversion = Conversion(spec, source, output, options, data, preprocess, calibration, validation, progress or Progress(enabled=False))
     builder.check(conversion)
+    _check_informative(conversion)
     conversion.loaded = builder.load(conversion)
     try:
         return _convert_in_staging(builder, conversion, output, writes)
@@ -179,6 +181,21 @@ def _convert_in_staging(builder: Builder, conversion: Conversion, output: Path, 
         write_manifest(output, manifest)
     # An engine built on a device without --fetch-engine stays there: no local bytes to verify.
     return load_artifact(output) if output.is_file() else Artifact(output, manifest)
+
+
+def _check_informative(conversion: Conversion) -> None:
+    """All-zero or constant calibration / validation data calibrates and validates nothing: refused (exit 4) unless
+    `allow_degenerate_calibration`, then kept as a warning among the conversion's details."""
+    from edge_sdk.data_sanity import check_informative
+
+    data, allow = conversion.data, conversion.data.allow_degenerate_calibration
+    calibration, validation = conversion.calibration, conversion.validation
+    notes = [
+        check_informative(calibration, calibration.subset(data.calibration_samples, data.seed) if calibration else None, "calibration", allow),
+        check_informative(validation, validation.subset(data.validation_samples, data.seed + 1) if validation else None, "validation", allow),
+    ]
+    if any(notes):
+        conversion.details["degenerate_data"] = [note for note in notes if note]
 
 
 def _absolute(data: DataSettings) -> DataSettings:
@@ -224,8 +241,10 @@ def validate_against_source(conversion: Conversion, runner: Any, source_outputs:
     pairs = _pair_outputs(artifact, source, conversion)
     per_output = []
     for name, (ours, theirs) in zip(output_names, pairs):
-        figures = metrics.fidelity(ours, theirs)
-        per_output.append({"name": name, **{key: (None if not np.isfinite(value) else float(value)) for key, value in figures.items()}})
+        # Over a single value top-1 and cosine are always perfect: left out (None), not reported (edge_sdk.fidelity).
+        figures = primary_fidelity(ours, theirs)
+        per_output.append({"name": name, **{key: (None if value is None or not np.isfinite(value) else float(value)) for key, value in figures.items()},
+                           **_by_kind(name, ours, theirs)})
     worst = min(per_output, key=lambda figures: figures["cosine_mean"] if figures["cosine_mean"] is not None else 1.0)
     cosine = worst["cosine_mean"] if worst["cosine_mean"] is not None else 1.0
     max_error = max((figures["max_abs_error"] or 0.0) for figures in per_output)
@@ -239,6 +258,12 @@ def validate_against_source(conversion: Conversion, runner: Any, source_outputs:
     report["min_sqnr_db"] = tolerance.min_sqnr_db
     if len(per_output) > 1:
         report["outputs"] = per_output
+    # Each output's figures by its kind (edge_sdk.fidelity); weak ones are named with a warning, not gated.
+    weak = weak_outputs({figures["name"]: figures["by_kind"] for figures in per_output if figures.get("by_kind")})
+    if weak:
+        report["weak_outputs"] = weak
+        for line in weak:
+            print(f"warning: validation of the {conversion.mode} {conversion.format.name} model against {conversion.source_label}: {line}", file=sys.stderr)
     if not passed:
         raise ConversionError(
             f"the {conversion.mode} {conversion.format.name} model does not behave like {conversion.source_label}: mean cosine {cosine:.6f} "
@@ -248,6 +273,16 @@ def validate_against_source(conversion: Conversion, runner: Any, source_outputs:
             fix=fix,
         )
     return report
+
+
+def _by_kind(name: str, ours: np.ndarray, theirs: np.ndarray) -> dict[str, Any]:
+    """The output's kind and the figures of that kind (edge_sdk.fidelity), or nothing when they cannot be computed."""
+    try:
+        kind = kind_of(name, np.asarray(theirs), OutputKinds())
+        record = compare_output(kind, ours, theirs, OutputKinds().threshold(name), None)
+    except (ValueError, EdgeSdkError):
+        return {}
+    return {"kind": kind, "by_kind": record}
 
 
 def _pair_outputs(artifact: list[np.ndarray], source: list[np.ndarray], conversion: Conversion) -> list[tuple[np.ndarray, np.ndarray]]:

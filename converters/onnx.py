@@ -21,7 +21,7 @@ from edge_sdk._lazy import require
 from edge_sdk.compression.weights import weight_statistics_of_model
 from edge_sdk.data import Dataset, InputBinding
 from edge_sdk.environment import package_versions
-from edge_sdk.errors import ConversionError, UsageError
+from edge_sdk.errors import UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of
 from edge_sdk.formats import DYNAMIC, FORMATS, FP16, FP32, INT8
 from edge_sdk.inspection import quantized_node_share
@@ -59,19 +59,22 @@ class OnnxBuilder(Builder):
         onnx.save_model(float_model, str(float_path))
         staged, data_name = conversion.staged, f"{conversion.output.name}.data"
         calibration_used = 0
+        notes: list[str] = []  # what the quantization had to work around, kept in the manifest
         if options.mode == FP32:
             if keeps_external_data:
                 onnx.save_model(float_model, str(staged), save_as_external_data=True, all_tensors_to_one_file=True, location=data_name, size_threshold=1024)
             else:
                 shutil.copyfile(float_path, staged)
         elif options.mode == FP16:
-            _to_fp16(float_model, staged)
+            from converters.onnx_quantize import resolve_node_names, to_fp16_checked
+
+            to_fp16_checked(float_model, staged, resolve_node_names([float_path], options.exclude_nodes), options.exclude_op_types, notes)
         elif options.mode == DYNAMIC:
-            _quantize_dynamic(float_path, staged, options)
+            _quantize_dynamic(float_path, staged, options, notes)
         else:
-            calibration_used = _quantize_static(float_path, staged, options, conversion)
+            calibration_used = _quantize_static(float_path, staged, options, conversion, notes)
         conversion.companions = [data_name] if (staging / data_name).exists() else []
-        conversion.details.update(float_model=float_model, float_path=float_path, calibration_used=calibration_used)
+        conversion.details.update(float_model=float_model, float_path=float_path, calibration_used=calibration_used, notes=notes)
 
     def artifact_runner(self, conversion: Conversion) -> Any:
         from targets.runners.base import RunnerOptions
@@ -92,7 +95,17 @@ class OnnxBuilder(Builder):
         return "check the calibration data matches the evaluation preprocessing; exclude sensitive nodes with --exclude-nodes"
 
     def manifest(self, conversion: Conversion, validation: dict[str, Any]) -> dict[str, Any]:
-        return _manifest(conversion, validation)
+        record = _manifest(conversion, validation)
+        notes = conversion.details["notes"]
+        if conversion.mode in (INT8, DYNAMIC):  # quantized nothing, or grew: flagged (converters.onnx_quantize)
+            from converters.onnx_quantize import check_result
+
+            check_result(conversion.details["float_path"], conversion.staged, record["integer_op_share"], conversion.mode, notes)
+        record["conversion_notes"] = notes + conversion.details.get("degenerate_data", [])
+        from edge_sdk.io_signature import annotate_io
+
+        annotate_io(record, conversion.calibration or conversion.validation)  # batch axes, output kinds, state pairs
+        return record
 
 
 BUILDER = OnnxBuilder()
@@ -104,16 +117,6 @@ def _torch_shapes(overrides: dict[str, list[int]] | None, source: str) -> dict[s
     return dict(overrides)
 
 
-def _to_fp16(float_model: Any, target: Path) -> None:
-    onnx = require("onnx")
-    try:
-        from onnxconverter_common import float16
-    except ImportError as error:
-        raise UsageError(f"--quant fp16 for ONNX needs onnxconverter-common: {error}", fix="pip install 'edge-sdk[onnx]'") from error
-    # Float I/O keeps the preprocessing and the runners' feeds unchanged; only weights and compute are fp16.
-    onnx.save_model(float16.convert_float_to_float16(float_model, keep_io_types=True), str(target))
-
-
 def _quant_types(options: OnnxOptions) -> tuple[Any, Any]:
     from onnxruntime.quantization import QuantType
 
@@ -121,12 +124,25 @@ def _quant_types(options: OnnxOptions) -> tuple[Any, Any]:
     return activation, QuantType.QInt8
 
 
-def _quantize_dynamic(float_path: Path, target: Path, options: OnnxOptions) -> None:
+def _quantize_dynamic(float_path: Path, target: Path, options: OnnxOptions, notes: list[str] | None = None) -> None:
     require("onnxruntime", "ONNX quantization")
+    onnx = require("onnx")
     from onnxruntime.quantization import quantize_dynamic
 
+    from converters import onnx_quantize
+
+    notes = notes if notes is not None else []
+    model = onnx.load(str(float_path))
+    moved = onnx_quantize.constants_to_initializers(model)
+    if moved:  # weights held in Constant nodes are invisible to quantize_dynamic
+        notes.append(f"moved {moved} Constant node tensor(s) to initializers so that their weights are quantized")
+        float_path = float_path.with_name("constants_lifted.onnx")
+        onnx.save_model(model, str(float_path))
+    options.exclude_nodes = onnx_quantize.resolve_node_names([float_path], options.exclude_nodes)
     _, weight_type = _quant_types(options)
-    quantize_dynamic(str(float_path), str(target), per_channel=options.per_channel, weight_type=weight_type, nodes_to_exclude=options.exclude_nodes, op_types_to_quantize=_op_types_to_quantize(float_path, options))
+    onnx_quantize.run_quantizer("quantize_dynamic", lambda: quantize_dynamic(
+        str(float_path), str(target), per_channel=options.per_channel, weight_type=weight_type, nodes_to_exclude=options.exclude_nodes,
+        op_types_to_quantize=_op_types_to_quantize(float_path, options)), fix="try --no-per-channel, or keep the failing nodes in float with --exclude-nodes")
 
 
 def _op_types_to_quantize(model_path: Path, options: OnnxOptions) -> list[str] | None:
@@ -137,40 +153,45 @@ def _op_types_to_quantize(model_path: Path, options: OnnxOptions) -> list[str] |
     return sorted(present - set(options.exclude_op_types))
 
 
-def _quantize_static(float_path: Path, target: Path, options: OnnxOptions, conversion: Conversion) -> int:
+def _quantize_static(float_path: Path, target: Path, options: OnnxOptions, conversion: Conversion, notes: list[str] | None = None) -> int:
     require("onnxruntime", "ONNX quantization")
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    from converters import onnx_quantize
+
+    notes = notes if notes is not None else []
     calibration, progress, workdir = conversion.calibration, conversion.progress, conversion.staging
     if calibration is None:  # Builder.check refuses this first
         raise UsageError(f"--quant {options.mode} needs calibration data", fix="pass --calib DATA")
     binding = InputBinding.bind(calibration, conversion.shapes)
     indices = calibration.subset(conversion.data.calibration_samples, conversion.data.seed)
-    count = calibration.num_samples if indices is None else len(indices)
+    indices = list(range(calibration.num_samples)) if indices is None else indices
     # Fail on a mismatching data set before ORT starts (its errors would not name the data file).
     binding.fit(next(iter(calibration.samples(indices))), str(calibration.path))
-    prepared = workdir / "prepared.onnx"
-    progress.message("quant_pre_process (shape inference, graph optimisation) ...")
-    try:
-        quant_pre_process(str(float_path), str(prepared))  # runs in the staging folder: it drops scratch files in the cwd
-    except Exception as error:  # noqa: BLE001 - ORT raises a bare Exception when symbolic shape inference stops
-        if "symbolic shape inference" not in str(error):
-            raise
-        raise ConversionError(f"ORT's quant_pre_process could not infer every tensor shape of {conversion.source_label}: {error}",
-                              fix="give concrete input shapes (--input-shape), or use --quant dynamic; ops outside the ONNX standard stop it") from error
+    # Constant weights as initializers, opset lifted, quant_pre_process where it works (its failure is noted and
+    # the model quantized without it); all inside the staging folder, the working directory of every step.
+    prepared = onnx_quantize.prepare_for_static(float_path, workdir, options.per_channel, notes, progress)
+    # Node names of the float or the prepared graph (what `edge-sdk debug` reports); tensor names map to their node.
+    options.exclude_nodes = onnx_quantize.resolve_node_names([float_path, prepared], options.exclude_nodes)
     activation_type, weight_type = _quant_types(options)
-    with progress.task("calibrate", count) as task:
-        reader = calibration_reader(calibration, binding, indices, task)
-        quantize_static(
+    stride = onnx_quantize.stride_for(len(indices))
+    with progress.task("calibrate", len(indices)) as task:
+
+        def fit(sample: Any) -> dict[str, np.ndarray]:
+            return {name: array.astype(np.float32) for name, array in binding.fit(sample, str(calibration.path)).items()}
+
+        reader = onnx_quantize.strided_reader(calibration.samples, indices, fit, task)
+        onnx_quantize.run_quantizer("quantize_static", lambda: quantize_static(
             str(prepared), str(target), reader, quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
             activation_type=activation_type, weight_type=weight_type, calibrate_method=getattr(CalibrationMethod, options.calibration_method),
             nodes_to_exclude=options.exclude_nodes, op_types_to_quantize=_op_types_to_quantize(prepared, options),
             # ORT 1.32's per-channel int32-bias weight-scale adjustment indexes the bias as 1-D and crashes on
             # the (C,1,1) bias that quant_pre_process fuses from a lifted opset-1 Conv + Add (zoo MNIST).
-            extra_options={"QDQDisableWeightAdjustForInt32Bias": True},
-        )
-    return count
+            # CalibStridedMinMax: calibrate `stride` samples at a time (histograms merge between strides), so
+            # Entropy / Percentile never hold every activation of every sample at once.
+            extra_options={"QDQDisableWeightAdjustForInt32Bias": True, "CalibStridedMinMax": stride},
+        ), fix="try --no-per-channel, --calib-method MinMax, or keep the failing nodes in float with --exclude-nodes / --exclude-op-types")
+    return len(indices)
 
 
 def calibration_reader(dataset: Dataset, binding: InputBinding, indices: list[int] | None, task: Any = None) -> Any:
@@ -211,8 +232,12 @@ def _source_function(kind: str, loaded: Any, float_path: Path, names: list[str])
 
         return call_keras
     ort = require("onnxruntime", "validating ONNX conversions")
+    from targets.runners.onnxruntime import _ORT_TYPES
+
     session = ort.InferenceSession(str(float_path), providers=["CPUExecutionProvider"])
-    return lambda arrays: session.run(None, dict(zip(names, arrays)))
+    # Samples arrive as float32; integer inputs (silero-vad's sample rate `sr`) take the model's own type.
+    dtypes = {node.name: _ORT_TYPES.get(node.type, np.float32) for node in session.get_inputs()}
+    return lambda arrays: session.run(None, {name: np.asarray(array, dtype=dtypes.get(name, np.float32)) for name, array in zip(names, arrays)})
 
 
 def _manifest(conversion: Conversion, validation: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,8 @@ class DataSettings:
     validation_samples: int = 100
     seed: int = 0
     input_shapes: dict[str, list[int]] | None = None
+    # All-zero or constant calibration / validation data is refused (edge_sdk.data_sanity) unless this is set.
+    allow_degenerate_calibration: bool = False
 
     def __post_init__(self) -> None:
         self.calibration = Path(self.calibration) if self.calibration else None

@@ -3,6 +3,7 @@ and fidelity against the float reference model on the same inputs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,14 @@ from typing import Any
 import numpy as np
 
 from edge_sdk import latency, metrics, stats
+from edge_sdk._lazy import require
 from edge_sdk.artifact import Artifact, load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec, check_data_path
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
+from edge_sdk.io_model import checked_infer
+from edge_sdk.bench_io import add_streaming, check_labels, per_sample_rows, preprocess_overrides, with_manifest_io
+from edge_sdk.fidelity import OutputKinds, compare_outputs, primary_fidelity
 from edge_sdk.errors import DataError, DataFileError, EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.model_safety import check_model_file, trusting_model_code
@@ -48,6 +53,11 @@ class BenchSettings:
     verify: bool = True
     timeout_s: float | None = 600.0
     memory_limit_bytes: int | None = None
+    # The I/O model (edge_sdk.io_model, edge_sdk.fidelity): where each input's batch axis goes (--batch-axis), what
+    # each output is (--output-kind, --threshold) and the state pairs carried through sequences (--state).
+    batch_axes: dict[str, int | None] = field(default_factory=dict)
+    output_kinds: OutputKinds = field(default_factory=OutputKinds)
+    state_pairs: list[tuple[str, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -69,6 +79,7 @@ class BenchSettings:
         return {
             "runs": self.runs, "warmup": self.warmup, "max_samples": self.max_samples, "seed": self.seed, "runner": self.runner.to_dict(),
             "latency_target": self.latency_target, "time_budget_s": self.time_budget_s, "cold_start": self.cold_start, "max_drop_points": self.max_drop_points,
+            **_io_settings(self),
         }
 
     @property
@@ -78,10 +89,16 @@ class BenchSettings:
 
 @dataclass
 class Evaluation:
-    outputs: np.ndarray
+    outputs: np.ndarray  # the primary (first) output, one row per sample: accuracy against labels reads it
     labels: np.ndarray | None
     first_inference_ms: float
     cache: str = "computed"  # float references only: "reused" when taken from REFERENCE_OUTPUTS
+    # Every output by name, one row per sample (fidelity compares each by its kind); None where not collected.
+    all_outputs: dict[str, np.ndarray] | None = None
+    # Stateful models (edge_sdk.streaming): the state pairs used, and every output with the model carrying its
+    # own state through each sequence of the data.
+    state_pairs: list[tuple[str, str]] | None = None
+    streaming_outputs: dict[str, np.ndarray] | None = None
 
 
 def bench(
@@ -172,10 +189,17 @@ def _bench_one(
     progress: Progress,
 ) -> BenchResult:
     artifact = load_artifact(path, verify=settings.verify)
+    # Measured with what the manifest declares about the I/O; recorded with what the user asked for.
+    measured_settings = with_manifest_io(settings, artifact.manifest)
     spec = PreprocessSpec.from_dict(artifact.preprocess).merged(overrides)
+    overridden = preprocess_overrides(artifact.preprocess, overrides)
     dataset = Dataset(data_path, spec, input_key=input_key, label_key=label_key)
     indices = dataset.subset(settings.max_samples, settings.seed)
-    request = MeasureRequest(path, data_path, spec, input_key, label_key, indices, settings)
+    if dataset.sequence_ids is not None:
+        from edge_sdk.streaming import sequence_subset
+
+        indices = sequence_subset(dataset.sequence_ids, settings.max_samples, settings.seed)  # whole sequences
+    request = MeasureRequest(path, data_path, spec, input_key, label_key, indices, measured_settings)
     if settings.isolate:
         from edge_sdk.isolation import IsolationLimits, run_isolated
 
@@ -192,7 +216,7 @@ def _bench_one(
     result = BenchResult(
         artifact=describe_artifact(artifact, measured.io),
         target={"name": settings.target, "transport": "local", "host": None},
-        data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0])},
+        data={**dataset.describe(), "evaluated_samples": int(evaluation.outputs.shape[0]), **({"preprocess_overrides": overridden} if overridden else {})},
         settings={**settings.to_dict(), "runtime": measured.runtime},
         environment=environment,
         timing={
@@ -209,7 +233,7 @@ def _bench_one(
     if references is not None:
         try:
             reference_eval = references.outputs_for(dataset, indices, input_key, label_key)
-            result.reference = compare_to_reference(references, reference_eval, evaluation, settings)
+            result.reference = compare_to_reference(references, reference_eval, evaluation, measured_settings)
         except DataFileError:
             raise
         except EdgeSdkError as error:
@@ -258,7 +282,8 @@ def measure(request: MeasureRequest, phase: Any = None, progress: Progress | Non
     phase("loading")
     with runner:
         phase("running")
-        evaluation = evaluate(runner, dataset, request.indices, progress, f"evaluate {path.name}")
+        evaluation = evaluate(runner, dataset, request.indices, progress, f"evaluate {path.name}", batch_axes=settings.batch_axes)
+        add_streaming(evaluation, runner, dataset, request.indices, settings)
         stability = _timed_latency(runner, dataset, settings, progress, path.name)
         runtime = runner.describe()
         io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
@@ -273,7 +298,7 @@ def _timed_latency(runner: BaseRunner, dataset: Dataset, settings: BenchSettings
         return latency.assess_fixed_runs(time_runs(runner, dataset, settings, progress, label), settings.warmup)
     policy_settings = {"target_relative_half_width": settings.latency_target, "time_budget_s": settings.time_budget_s}
     policy = latency.LatencyPolicy(**{key: value for key, value in policy_settings.items() if value is not None})
-    inputs = _first_inputs(runner, dataset)
+    inputs = _first_inputs(runner, dataset, settings.batch_axes)
 
     def one_run() -> float:
         _checked_infer(runner, inputs)
@@ -283,38 +308,39 @@ def _timed_latency(runner: BaseRunner, dataset: Dataset, settings: BenchSettings
     return latency.measure_latency(one_run, policy)
 
 
-def _first_inputs(runner: BaseRunner, dataset: Dataset) -> dict[str, np.ndarray]:
-    binding = InputBinding.bind(dataset, [(spec.name, spec.shape) for spec in runner.inputs])
+def _first_inputs(runner: BaseRunner, dataset: Dataset, batch_axes: dict[str, int | None] | None = None) -> dict[str, np.ndarray]:
+    binding = InputBinding.bind(dataset, [(spec.name, spec.dims or spec.shape) for spec in runner.inputs], batch_axes)
     return binding.fit(next(iter(dataset.samples([0]))), str(dataset.path))
 
 
 def _cold_start(path: Path, runner: BaseRunner, dataset: Dataset, settings: BenchSettings) -> dict[str, Any]:
-    inputs = _first_inputs(runner, dataset)
+    inputs = _first_inputs(runner, dataset, settings.batch_axes)
     return latency.cold_start_ms(path, {spec.name: inputs[spec.name] for spec in runner.inputs}, settings.runner.to_dict())
 
 
-def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, progress: Progress, label: str, batch_size: int = 64) -> Evaluation:
-    """Run every selected sample once; returns the primary (first) output of each, and labels.
+def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, progress: Progress, label: str, batch_size: int = 64,
+             batch_axes: dict[str, int | None] | None = None) -> Evaluation:
+    """Run every selected sample once; returns every output of each (by name), the primary (first) one, and labels.
 
-    Runners that take any batch size (the float reference) get `batch_size` samples per call;
-    artifacts run one sample per call, as they will on the device.
+    Runners that take any batch size (the float reference) get `batch_size` samples per call when every input is
+    batch-first; artifacts run one sample per call, as they will on the device.
     """
-    binding = InputBinding.bind(dataset, [(spec.name, spec.shape) for spec in runner.inputs])
+    binding = InputBinding.bind(dataset, [(spec.name, spec.dims or spec.shape) for spec in runner.inputs], batch_axes)
     total = dataset.num_samples if indices is None else len(indices)
-    per_call = batch_size if runner.supports_batching else 1
-    outputs: list[np.ndarray] = []
+    per_call = batch_size if runner.supports_batching and not any(axis not in (None, 0) for axis in binding.batch_axes.values()) else 1
+    outputs: dict[str, list[np.ndarray]] = {spec.name: [] for spec in runner.outputs}
     labels: list[int] = []
     first_ms: float | None = None
-    primary = runner.outputs[0].name
     pending: list[dict[str, np.ndarray]] = []
 
     def flush() -> None:
         nonlocal first_ms
-        batch = {name: np.concatenate([p[name] for p in pending]) for name in pending[0]}
+        batch = pending[0] if len(pending) == 1 else {name: np.concatenate([p[name] for p in pending]) for name in pending[0]}
         result = _checked_infer(runner, batch)
         if first_ms is None:
             first_ms = (runner.inference_time_s or 0.0) * 1000.0
-        outputs.extend(result[primary])
+        for name, value in result.items():
+            outputs.setdefault(name, []).extend(per_sample_rows(value, len(pending)))
         task.advance(len(pending))
         pending.clear()
 
@@ -327,12 +353,14 @@ def evaluate(runner: BaseRunner, dataset: Dataset, indices: list[int] | None, pr
                 flush()
         if pending:
             flush()
-    return Evaluation(np.stack(outputs), np.asarray(labels) if labels and len(labels) == len(outputs) else None, first_ms or 0.0)
+    stacked = {name: np.stack(rows) for name, rows in outputs.items() if rows}
+    primary = stacked[runner.outputs[0].name]
+    return Evaluation(primary, np.asarray(labels) if labels and len(labels) == len(primary) else None, first_ms or 0.0, all_outputs=stacked)
 
 
 def time_runs(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, progress: Progress, label: str) -> list[float]:
     """Warm up, then time `runs` runtime calls on the first sample; the runner times the call alone."""
-    inputs = _first_inputs(runner, dataset)
+    inputs = _first_inputs(runner, dataset, settings.batch_axes)
     for _ in range(settings.warmup):
         _checked_infer(runner, inputs)
     latencies = []
@@ -344,11 +372,7 @@ def time_runs(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, pro
     return latencies
 
 
-def _checked_infer(runner: BaseRunner, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    try:
-        return runner.infer(inputs)
-    except RuntimeError as error:
-        raise RuntimeFailure(f"the runtime failed to run {runner.path}: {error}", fix="check the artifact with `edge-sdk inspect`") from error
+_checked_infer = checked_infer  # the runtime's errors as RuntimeFailure (edge_sdk.io_model)
 
 
 def _top1_correct(evaluation: Evaluation) -> np.ndarray | None:
@@ -362,6 +386,7 @@ def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | N
     outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
     if evaluation.labels is None or outputs.shape[1] < 2:
         return None
+    check_labels(evaluation.labels, outputs.shape[1])
     accuracy: dict[str, Any] = {"samples": int(outputs.shape[0]), "top1": metrics.topk_accuracy(outputs, evaluation.labels, 1)}
     accuracy["top1_ci"] = stats.accuracy_interval(_top1_correct(evaluation), seed=seed).to_dict()  # type: ignore[arg-type]
     if outputs.shape[1] > 5:
@@ -370,6 +395,7 @@ def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | N
 
 
 def compare_to_reference(references: ReferenceCache, reference: Evaluation, evaluation: Evaluation, settings: BenchSettings | None = None) -> dict[str, Any]:
+    settings = settings or BenchSettings()
     if reference.outputs.shape != evaluation.outputs.shape:
         raise DataError(f"reference {references.path.name}: its outputs have shape {reference.outputs.shape[1:]} per sample, the artifact's {evaluation.outputs.shape[1:]}",
                         fix="give the float model this artifact was converted from as --reference")
@@ -377,9 +403,23 @@ def compare_to_reference(references: ReferenceCache, reference: Evaluation, eval
         "path": str(references.path),
         "runtime": references.description,
         "cache": reference.cache,
-        "fidelity": metrics.fidelity(evaluation.outputs, reference.outputs),
+        "fidelity": primary_fidelity(evaluation.outputs, reference.outputs),
     }
-    settings = settings or BenchSettings()
+    given = settings.output_kinds
+    if evaluation.state_pairs:
+        given = dataclasses.replace(given, state_outputs=frozenset(output for _, output in evaluation.state_pairs))
+        payload["state_pairs"] = [list(pair) for pair in evaluation.state_pairs]
+    if reference.all_outputs and evaluation.all_outputs:
+        # Every output, each by its kind (edge_sdk.fidelity): never pooled, never only the first. Per step: each
+        # model got the state recorded in the data.
+        payload["outputs"] = compare_outputs(evaluation.all_outputs, reference.all_outputs, given)
+    primary = (payload.get("outputs") or {}).get(next(iter(reference.all_outputs or {}), ""))
+    if primary and primary.get("kind") not in (None, "class_scores"):
+        # Top-1 over a flattened map or a regressor is no figure of that output (its kind's figures are in `outputs`).
+        payload["fidelity"]["top1_agreement"] = None
+    if reference.streaming_outputs and evaluation.streaming_outputs:
+        # Streaming: each model carried its own state through each sequence.
+        payload["streaming"] = {"outputs": compare_outputs(evaluation.streaming_outputs, reference.streaming_outputs, given)}
     reference_accuracy = accuracy_record(reference, settings.seed)
     artifact_accuracy = accuracy_record(evaluation, settings.seed)
     if reference_accuracy is not None and artifact_accuracy is not None:
@@ -394,12 +434,30 @@ def compare_to_reference(references: ReferenceCache, reference: Evaluation, eval
     return payload
 
 
+def _io_settings(settings: BenchSettings) -> dict[str, Any]:
+    """The I/O settings that change what is measured (only when given, so older results keep their keys)."""
+    given: dict[str, Any] = {}
+    if settings.batch_axes:
+        given["batch_axes"] = dict(settings.batch_axes)
+    if settings.output_kinds.kinds or settings.output_kinds.thresholds:
+        given["output_kinds"] = settings.output_kinds.to_dict()
+    if settings.state_pairs:
+        given["state_pairs"] = [list(pair) for pair in settings.state_pairs]
+    return given
+
+
 def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:
     """The artifact part of a result: what the file is (from its manifest, or guessed from its I/O without one)."""
     path, manifest = artifact.path, artifact.manifest
     fmt = (manifest.format if manifest else "") or detect_model_kind(path)
     mode = (manifest.mode if manifest else "") or _guess_precision(io)
     data_files = [path.parent / str(entry.get("path", "")) for entry in (manifest.external_data if manifest else [])]
+    if manifest is None and fmt == "onnx":
+        # No manifest to list them: the graph itself names its external data files (a 24 KB graph may hold 1.6 MB).
+        from edge_sdk.loaders.onnx_intake import external_data_files
+
+        onnx = require("onnx", "reading .onnx files")
+        data_files = [path.parent / name for name in external_data_files(onnx.load(str(path), load_external_data=False))]
     external = sum(size_of(data) for data in data_files if data.is_file())
     return {
         "path": str(path),
@@ -433,5 +491,7 @@ def evaluate_reference(request: ReferenceRequest, phase: Any = None, progress: P
         phase("loading")
         with runner:
             phase("running")
-            evaluation = evaluate(runner, dataset, request.indices, progress or Progress(enabled=False), f"reference {request.path.name}")
+            evaluation = evaluate(runner, dataset, request.indices, progress or Progress(enabled=False), f"reference {request.path.name}",
+                                  batch_axes=request.settings.batch_axes)
+            add_streaming(evaluation, runner, dataset, request.indices, request.settings)
             return evaluation, runner.describe()

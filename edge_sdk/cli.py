@@ -15,6 +15,7 @@ from edge_sdk.errors import EdgeSdkError
 from edge_sdk.formats import FORMATS, FP32, all_modes
 from edge_sdk.measurement import add_measurement_args
 from edge_sdk.runner import add_runner_args
+from edge_sdk.io_args import add_io_args
 
 
 def _add_preprocess_args(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     torch_group.add_argument("--weights", type=Path, help="trained weights for a module:factory model: .safetensors, Accelerate save_model folder, DeepSpeed checkpoint folder, .pt/.bin state dict")
     torch_group.add_argument("--trust-model", action="store_true",
                              help="the one trust flag: let code carried by a model file run (Keras Lambda layers in .h5, py_function SavedModels, pickled checkpoints such as DeepSpeed's)")
+    convert.add_argument("--allow-degenerate-calibration", action="store_true", help="go on with all-zero or constant calibration / validation data (with a warning)")
     convert.add_argument("--float-nodes-from", type=Path, help="keep the layers a fallback chose in float (JSON from `edge-sdk debug --save-fallback`)")
     for spec in FORMATS.values():  # each format's own flags, from its row in the format table
         spec.argument_group().add(convert)
@@ -130,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--overwrite", action="store_true", help="replace an existing results file (and discard its unfinished .partial file)")
     bench.add_argument("--memory-limit", type=float, metavar="MIB", help="address-space limit of each artifact's worker process, in MiB")
     _add_preprocess_args(bench)
+    add_io_args(bench)
     _add_output_args(bench)
 
     inspect = commands.add_parser("inspect", help="show an artifact's signature, quantization, ops and manifest")

@@ -71,6 +71,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         float_nodes=_float_nodes_from(args.float_nodes_from),
         weights=args.weights,
         trust_model=args.trust_model,
+        allow_degenerate_calibration=args.allow_degenerate_calibration,
         overwrite=args.overwrite,
         progress=_progress(args),
         **format_settings,
@@ -121,6 +122,7 @@ def _bench(args: argparse.Namespace) -> int:
     from edge_sdk.measurement import settings_from_args
     from edge_sdk.results import results_document, save_results
     from edge_sdk.tables import results_table, verdict_summary
+    from edge_sdk.io_args import io_settings_from_args
 
     if args.output:
         check_can_write(args.output, args.overwrite, "results file")
@@ -128,6 +130,9 @@ def _bench(args: argparse.Namespace) -> int:
         args, max_samples=args.samples, seed=args.seed,
         max_drop_points=args.max_drop, latency_target=args.latency_target, time_budget_s=args.time_budget, cold_start=args.cold_start,
         timeout_s=args.timeout, memory_limit_bytes=int(args.memory_limit * 2**20) if args.memory_limit else None,
+        # The I/O model's host-only settings (fidelity by output kind, state pairs); --batch-axis and --input-shape
+        # are measurement settings (edge_sdk.measurement), sent to a device with the rest.
+        **{key: value for key, value in io_settings_from_args(args).items() if key != "batch_axes"},
     )
     checkpoint = None
     if args.host:
@@ -169,6 +174,10 @@ def _bench(args: argparse.Namespace) -> int:
     elif not args.quiet:
         records = [r.to_dict() for r in results]
         print(results_table(records))
+        from edge_sdk.fidelity import output_lines
+
+        for line in output_lines(records):  # every output by its kind (edge_sdk.fidelity)
+            print(f"  {line}")
         print()
         print(verdict_summary(records, args.max_drop))
         if args.output:
@@ -200,6 +209,8 @@ def _warn_about_artifacts(results: list[Any]) -> None:
         artifact = result.artifact
         if result.status == "ok" and artifact.get("has_manifest") is False:
             print(f"warning: {artifact['name']} has no manifest: its preprocessing is unknown (the data was fed as given, or as bench flags say)", file=sys.stderr)
+        for change in (result.data or {}).get("preprocess_overrides") or []:
+            print(f"warning: {artifact['name']}: a bench flag overrides the preprocessing its manifest declares ({change})", file=sys.stderr)
         if result.status == "ok" and artifact.get("verified") is False:
             print(f"warning: {artifact['name']} is unverified: {artifact.get('verification')}", file=sys.stderr)
 

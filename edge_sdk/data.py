@@ -21,6 +21,8 @@ from edge_sdk.errors import DataError, DataFileError, UsageError
 from edge_sdk.npy_stream import MAX_SAMPLE_BYTES, ZIP_MEMBER_ERRORS, NpyStream, labels_from_rows, open_npz_member
 
 LABEL_KEYS = ("y", "y_test", "y_train", "y_val", "labels", "label", "targets")
+# Optional .npz array: N integers naming the ordered sequence each sample belongs to (streaming evaluation).
+SEQUENCE_KEY = "sequence"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LAYOUTS = ("NHWC", "NCHW")
 
@@ -64,6 +66,14 @@ class PreprocessSpec:
             raise UsageError(f"preprocessing resize={self.resize!r} must be two positive sizes: HEIGHT,WIDTH")
         if self.std is not None and any(value == 0 for value in self.std):
             raise UsageError("preprocessing std must not contain 0")
+        # One validator for flags, --preprocess files and manifests: a zero or non-finite scale makes every sample
+        # constant (figures measured on it mean nothing).
+        if self.scale is not None and (not np.isfinite(self.scale) or self.scale == 0):
+            raise UsageError(f"preprocessing scale={self.scale!r} must be a finite number other than 0", fix="e.g. --scale 1/255")
+        for name in ("mean", "std"):
+            values = getattr(self, name)
+            if values is not None and (not values or not all(np.isfinite(values))):
+                raise UsageError(f"preprocessing {name}={values!r} must be one or more finite numbers (one per channel)")
         try:
             np.dtype(self.dtype)
         except (TypeError, ValueError, SyntaxError) as error:
@@ -101,6 +111,11 @@ class PreprocessSpec:
             x = np.transpose(x, (2, 0, 1) if self.layout == "NCHW" else (1, 2, 0))
         if self.mean is not None or self.std is not None:
             channel_shape = (-1, 1, 1) if self.layout == "NCHW" and x.ndim == 3 else (-1,)
+            channels = (x.shape[0] if channel_shape == (-1, 1, 1) else x.shape[-1]) if x.ndim else 1
+            for name, values in (("mean", self.mean), ("std", self.std)):
+                if values is not None and len(values) not in (1, channels):
+                    raise DataError(f"preprocessing {name} has {len(values)} values but the samples have {channels} channels ({self.layout or 'channel-last'})",
+                                    fix=f"give one {name} value per channel, or one for all")
             if self.mean is not None:
                 x = x - np.asarray(self.mean, dtype=np.float32).reshape(channel_shape)
             if self.std is not None:
@@ -160,6 +175,7 @@ class Dataset:
         self.spec = spec
         self._arrays: dict[str, NpyStream] = {}
         self._labels: np.ndarray | None = None
+        self.sequence_ids: np.ndarray | None = None
         self._images: list[tuple[Path, int | None]] = []
         self.class_names: list[str] | None = None
         check_data_path(self.path)
@@ -191,7 +207,7 @@ class Dataset:
         label_name = label_key or next((key for key in LABEL_KEYS if key in members), None)
         if label_key and label_key not in members:
             raise DataFileError(f"{self.path} has no array {label_key!r} (has: {', '.join(sorted(members))})")
-        input_names = [input_key] if input_key else [key for key in members if key != label_name]
+        input_names = [input_key] if input_key else [key for key in members if key not in (label_name, SEQUENCE_KEY)]
         if not input_names:
             raise DataFileError(f"{self.path} holds only the labels {label_name!r}, no input array", fix="save the inputs too: numpy.savez(path, x=inputs, y=labels)")
         for name in input_names:
@@ -203,6 +219,10 @@ class Dataset:
             label_stream = NpyStream(f"{self.path}:{label_name}", lambda: open_npz_member(self.path, members[label_name]))
             sample_rows = next(iter(self._arrays.values())).num_rows  # compared before any label is read
             self._labels = labels_from_rows(label_stream, f"{self.path}:{label_name}", expected_rows=sample_rows)
+        if SEQUENCE_KEY in members and SEQUENCE_KEY not in input_names:
+            sequence_member = members[SEQUENCE_KEY]
+            sequence_stream = NpyStream(f"{self.path}:{SEQUENCE_KEY}", lambda: open_npz_member(self.path, sequence_member))
+            self.sequence_ids = labels_from_rows(sequence_stream, f"{self.path}:{SEQUENCE_KEY}", expected_rows=next(iter(self._arrays.values())).num_rows)
 
     def _open_image_folder(self) -> None:
         files = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -230,6 +250,8 @@ class Dataset:
                 f"{self.path} has {count} samples but {len(self._labels)} labels",
                 fix="give exactly one label per sample",
             )
+        if self.sequence_ids is not None and len(self.sequence_ids) != count:
+            raise DataError(f"{self.path} has {count} samples but {len(self.sequence_ids)} sequence ids", fix="give one sequence id per sample")
         for name, stream in self._arrays.items():
             if stream.dtype.kind not in "biuf":
                 raise DataFileError(f"{self.path}:{name} has dtype {stream.dtype}, not a numeric type", fix="store numbers (int or float)")
@@ -317,6 +339,7 @@ class Dataset:
             "samples": self.num_samples,
             "inputs": self.input_names,
             "labels": self.has_labels,
+            **({"sequences": int(len(np.unique(self.sequence_ids)))} if self.sequence_ids is not None else {}),
             "preprocess": self.spec.to_dict(),
         }
 
@@ -325,34 +348,52 @@ class Dataset:
 # an unsupported compression method or an encrypted member.
 @dataclass
 class InputBinding:
-    """Maps a dataset's arrays onto a model's inputs and fits each sample to the input shape."""
+    """Maps a dataset's arrays onto a model's inputs and fits each sample to its input (edge_sdk.io_model):
+    the batch axis goes where the model has it (given in `batch_axes`, else found from the first sample's shape),
+    dynamic dims take the data's size."""
 
-    model_inputs: list[tuple[str, tuple[int, ...]]]
+    model_inputs: list[tuple[str, tuple[int | None, ...]]]
     data_names: dict[str, str] = field(default_factory=dict)
+    batch_axes: dict[str, int | None] = field(default_factory=dict)
 
     @classmethod
-    def bind(cls, dataset: Dataset, model_inputs: Sequence[tuple[str, Sequence[int]]]) -> InputBinding:
-        """`model_inputs`: (name, full shape with its batch axis) for each model input, in order."""
-        model_inputs = [(name, tuple(shape[1:])) for name, shape in model_inputs]
+    def bind(cls, dataset: Dataset, model_inputs: Sequence[tuple[str, Sequence[int | None]]], batch_axes: dict[str, int | None] | None = None) -> InputBinding:
+        """`model_inputs`: (name, full shape with its batch axis, None or -1 for a dynamic dim) per model input."""
+        shapes = [(name, tuple(None if d is None or d < 0 else int(d) for d in shape)) for name, shape in model_inputs]
         names = dataset.input_names
-        if len(model_inputs) == 1 and len(names) == 1:
-            mapping = {model_inputs[0][0]: names[0]}
+        if len(shapes) == 1 and len(names) == 1:
+            mapping = {shapes[0][0]: names[0]}
         else:
-            missing = [name for name, _ in model_inputs if name not in names]
+            missing = [name for name, _ in shapes if name not in names]
             if missing:
                 raise DataError(
-                    f"the model has inputs {[n for n, _ in model_inputs]} but {dataset.path} has arrays {names}",
+                    f"the model has inputs {[n for n, _ in shapes]} but {dataset.path} has arrays {names}",
                     fix="name the .npz arrays after the model inputs (np.savez(path, **{input_name: array}))",
                 )
-            mapping = {name: name for name, _ in model_inputs}
-        return cls(model_inputs=model_inputs, data_names=mapping)
+            mapping = {name: name for name, _ in shapes}
+        known = {name for name, _ in shapes}
+        unknown = sorted(set(batch_axes or {}) - known)
+        if unknown:
+            raise UsageError(f"--batch-axis names unknown inputs {unknown}; the model's inputs are {sorted(known)}")
+        for name, shape in shapes:
+            axis = (batch_axes or {}).get(name, 0)
+            if axis is not None and axis > len(shape) - 1 and name in (batch_axes or {}):
+                raise UsageError(f"--batch-axis {name}:{axis} is outside the input's {len(shape)} axes")
+        return cls(model_inputs=shapes, data_names=mapping, batch_axes=dict(batch_axes or {}))
 
     def fit(self, sample: Sample, where: str) -> dict[str, np.ndarray]:
-        """Per-input arrays shaped exactly like the model input, with a batch axis of 1."""
+        """Per-input arrays shaped like the model input, with a batch axis of 1 where the model has one."""
+        from edge_sdk.io_model import fit_input, infer_batch_axis
+
         fitted = {}
         for name, shape in self.model_inputs:
             array = sample.inputs[self.data_names[name]]
-            fitted[name] = fit_to_shape(array, shape, f"{where} sample {sample.index} for input {name!r}")[None, ...]
+            if name not in self.batch_axes:
+                try:
+                    self.batch_axes[name] = infer_batch_axis(shape, tuple(array.shape))
+                except DataError:
+                    self.batch_axes[name] = 0  # fit_input below reshapes, or says what does not fit
+            fitted[name] = fit_input(array, shape, self.batch_axes[name], f"{where} sample {sample.index} for input {name!r}")
         return fitted
 
 

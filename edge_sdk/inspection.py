@@ -60,6 +60,7 @@ def analyze_tflite(data: bytes, source: str = "model") -> dict[str, Any]:
         ops: list[str] = []
         compute_ops = 0
         integer_compute_ops = 0
+        dynamic_range_ops = 0
         tensor_types: Counter[str] = Counter()
         io: dict[str, list[dict[str, Any]]] = {"inputs": [], "outputs": []}
         for subgraph_index in range(model.SubgraphsLength()):
@@ -76,6 +77,8 @@ def analyze_tflite(data: bytes, source: str = "model") -> dict[str, Any]:
                 first_input = operator.Inputs(0)
                 if first_input >= 0 and type_names.get(subgraph.Tensors(first_input).Type()) in ("INT8", "UINT8", "INT16"):
                     integer_compute_ops += 1
+                elif any(operator.Inputs(i) >= 0 and type_names.get(subgraph.Tensors(operator.Inputs(i)).Type()) == "INT8" for i in range(1, operator.InputsLength())):
+                    dynamic_range_ops += 1  # float activations times int8 weights
             if subgraph_index == 0:
                 for key, count, getter in (("inputs", subgraph.InputsLength(), subgraph.Inputs), ("outputs", subgraph.OutputsLength(), subgraph.Outputs)):
                     for position in range(count):
@@ -88,11 +91,22 @@ def analyze_tflite(data: bytes, source: str = "model") -> dict[str, Any]:
         "ops": dict(sorted(counts.items())),
         "integer_op_share": (integer_compute_ops / compute_ops) if compute_ops else 0.0,
         "compute_op_count": compute_ops,
+        "dynamic_range_op_count": dynamic_range_ops,
+        "precision": _tflite_precision(integer_compute_ops, dynamic_range_ops, compute_ops),
         "weight_bytes": int(weight_bytes),
         "variable_ops": sorted(VARIABLE_OPS & set(counts)),
         "tensor_types": dict(sorted(tensor_types.items())),
         "io": io,
     }
+
+
+def _tflite_precision(integer_ops: int, dynamic_range_ops: int, compute_ops: int) -> str:
+    """'integer', 'dynamic-range' (int8 weights, float activations), 'mixed' or 'float' compute."""
+    if compute_ops and integer_ops == compute_ops:
+        return "integer"
+    if dynamic_range_ops and not integer_ops:
+        return "dynamic-range"
+    return "mixed" if integer_ops else "float"
 
 
 def _tensor_info(tensor: Any, type_names: dict[int, str]) -> dict[str, Any]:
@@ -113,11 +127,15 @@ def analyze_onnx(path: Path) -> dict[str, Any]:
 
     model, external = read_onnx(Path(path))
     ops = Counter(node.op_type for node in model.graph.node)
+    nested = Counter(node.op_type for node in _subgraph_nodes(model.graph))
     signature = onnx_signature(model)
     return {
         "opset": default_opset(model),
         "op_count": sum(ops.values()),
         "ops": dict(sorted(ops.items())),
+        # Ops inside If / Loop / Scan bodies (silero-vad runs its whole network inside If branches).
+        "subgraph_ops": dict(sorted(nested.items())),
+        "subgraph_op_count": sum(nested.values()),
         "integer_op_share": quantized_node_share(model),
         "io": {"inputs": [t.to_dict() for t in signature.inputs], "outputs": [t.to_dict() for t in signature.outputs]},
         "external_data": external,
@@ -128,6 +146,17 @@ def analyze_onnx(path: Path) -> dict[str, Any]:
 def inspect_tflite(path: Path) -> dict[str, Any]:
     """analyze_tflite of a .tflite file (the format table's inspector for tflite)."""
     return analyze_tflite(Path(path).read_bytes(), str(path))
+
+
+def _subgraph_nodes(graph: Any) -> list[Any]:
+    """Every node inside the graph attributes (If branches, Loop / Scan bodies) of `graph`'s nodes, recursively."""
+    found = []
+    for node in graph.node:
+        for attribute in node.attribute:
+            for body in [attribute.g] if attribute.HasField("g") else list(attribute.graphs):
+                found.extend(body.node)
+                found.extend(_subgraph_nodes(body))
+    return found
 
 
 def inspect_artifact(path: Path) -> dict[str, Any]:
@@ -142,6 +171,10 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
     spec = FORMATS.get(kind)
     if spec is not None and spec.inspector:  # the format table names each format's reader
         info[kind] = spec.inspect(path)
+    if isinstance(info.get(kind), dict) and "external_data" in info[kind]:
+        # The artifact is the graph file and the external data files it points at (ONNX): size them together.
+        info["graph_size_bytes"] = info["size_bytes"]
+        info["size_bytes"] += sum(size_of(path.parent / name) for name in info[kind]["external_data"])
     manifest = read_manifest(path)
     info["manifest"] = manifest.to_dict() if manifest else None
     # inspect shows a file that does not match its manifest; bench, run, debug and serve refuse it.

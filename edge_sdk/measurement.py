@@ -4,7 +4,8 @@
 (as Polygraphy's `tools/args` groups add, parse and write back their own flags):
 
 - `add_measurement_args(parser)` adds the flags (--runs, --warmup, --threads, --no-xnnpack, --kernels,
-  --reset-state, --providers, --graph-optimization, --target);
+  --reset-state, --providers, --graph-optimization, --target; with `io=True` also the I/O model's --batch-axis and
+  --input-shape, which bench takes from edge_sdk.io_args instead);
 - `settings_from_args(args, **host_only)` parses them (over a `--settings FILE` when the parser has one);
 - `settings_to_json(settings)` / `settings_from_mapping(mapping)` write and read the JSON a remote bench pushes to
   the device with the model (the runner reads it with `--settings settings.json`): no flags rebuilt by hand.
@@ -39,6 +40,8 @@ RUNNER_FIELDS: dict[str, dict[str, Any]] = {
     "reset_state": {"type": "boolean"},
     "providers": {"type": "array", "items": {"type": "string", "min_length": 1}},
     "graph_optimization": {"type": "string", "enum": list(GRAPH_OPTIMIZATION_CHOICES)},
+    # Fixed dims for an input's dynamic dims (--input-shape NAME:DIMS; the name "" means the only input).
+    "input_shapes": {"type": "map", "values": {"type": "array", "items": {"type": "integer", "minimum": 1}}},
 }
 SETTINGS_FIELDS: dict[str, dict[str, Any]] = {
     "settings_version": {"type": "integer", "enum": [SETTINGS_VERSION]},
@@ -53,13 +56,15 @@ SETTINGS_FIELDS: dict[str, dict[str, Any]] = {
     "max_drop_points": {"type": "number", "minimum": 0, "nullable": True},
     # false: run an artifact whose sha256 does not match its manifest (--no-verify); its result says unverified.
     "verify": {"type": "boolean"},
+    # Where each input's batch axis goes (--batch-axis NAME:AXIS; null: no batch axis), edge_sdk.io_model.
+    "batch_axes": {"type": "map", "values": {"type": "integer", "minimum": 0, "nullable": True}},
     "runner": {"type": "object", "fields": RUNNER_FIELDS},
 }
 REQUIRED = ("settings_version",)
 
 
 # --- the argument group --------------------------------------------------------------------------------
-def add_measurement_args(parser: argparse.ArgumentParser) -> None:
+def add_measurement_args(parser: argparse.ArgumentParser, io: bool = False) -> None:
     """Add the measurement flags. Their defaults are None: `settings_from_args` tells given flags from the
     defaults (which BenchSettings holds), so a flag given on the command line overrides a --settings file."""
     group = parser.add_argument_group("measurement")
@@ -74,6 +79,9 @@ def add_measurement_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--target", help="target profile (see `edge-sdk targets`; default desktop), recorded in the result")
     group.add_argument("--no-verify", action="store_true", default=None,
                        help="run artifacts whose sha256 does not match their manifest (results say unverified; default: refuse them, exit 3)")
+    if io:
+        group.add_argument("--batch-axis", action="append", metavar="NAME:AXIS", help="where an input's batch axis goes: state:1, or sr:none (default: found from the shapes)")
+        group.add_argument("--input-shape", action="append", metavar="NAME:DIMS", help="fix an input's dynamic dims, e.g. x:1,3,48,192 (default: the data's size)")
 
 
 def settings_from_args(args: argparse.Namespace, **host_only: Any) -> Any:
@@ -100,6 +108,14 @@ def settings_from_args(args: argparse.Namespace, **host_only: Any) -> Any:
         runner["providers"] = [part.strip() for part in args.providers.split(",") if part.strip()]
     if getattr(args, "graph_optimization", None) is not None:
         runner["graph_optimization"] = args.graph_optimization
+    if getattr(args, "input_shape", None):
+        from edge_sdk.io_model import parse_named_shapes
+
+        runner["input_shapes"] = parse_named_shapes(args.input_shape)
+    if getattr(args, "batch_axis", None):
+        from edge_sdk.io_model import parse_batch_axes
+
+        flags["batch_axes"] = parse_batch_axes(args.batch_axis)
     # Host-only values the table knows (seed, max_samples, the gates) are checked with the rest, so a device never
     # refuses what the host accepted; the isolation limits (timeout, memory) are not sent and BenchSettings checks them.
     checked = {key: value for key, value in host_only.items() if key in SETTINGS_FIELDS}
@@ -110,8 +126,10 @@ def settings_from_args(args: argparse.Namespace, **host_only: Any) -> Any:
 
 # --- the JSON form -------------------------------------------------------------------------------------
 def settings_to_json(settings: Any) -> dict[str, Any]:
-    """What a device receives: every measured setting, versioned. `settings_from_mapping` reads it back."""
-    return {"settings_version": SETTINGS_VERSION, **settings.to_dict(), "target": settings.target, "verify": settings.verify}
+    """What a device receives: every measured setting, versioned. `settings_from_mapping` reads it back. The output
+    kinds and state pairs stay on the host: fidelity is computed there."""
+    measured = {key: value for key, value in settings.to_dict().items() if key in SETTINGS_FIELDS}
+    return {"settings_version": SETTINGS_VERSION, **measured, "target": settings.target, "verify": settings.verify}
 
 
 def settings_from_mapping(mapping: Any, source: str = "settings", **host_only: Any) -> Any:
@@ -170,6 +188,10 @@ def _check_value(value: Any, rule: dict[str, Any], key: str, source: str) -> Any
         return None
     if kind == "object":
         return _check_object(value, rule["fields"], key + ".", source)
+    if kind == "map":  # any string keys, every value by one rule
+        if not isinstance(value, dict):
+            raise UsageError(f"{source}: {key!r} must be a JSON object, got {_shown(value)}")
+        return {str(name): _check_value(item, rule["values"], f"{key}.{name}", source) for name, item in value.items()}
     if kind == "array":
         if not isinstance(value, list):
             raise UsageError(f"{source}: {key!r} must be a list, got {_shown(value)}")
@@ -221,6 +243,8 @@ def _schema_object(fields: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def _schema_value(rule: dict[str, Any]) -> dict[str, Any]:
     if rule["type"] == "object":
         return _schema_object(rule["fields"])
+    if rule["type"] == "map":
+        return {"type": "object", "additionalProperties": _schema_value(rule["values"])}
     schema: dict[str, Any] = {"type": [rule["type"], "null"] if rule.get("nullable") else rule["type"]}
     names = {"minimum": "minimum", "exclusive_minimum": "exclusiveMinimum", "enum": "enum", "min_length": "minLength"}
     schema.update({names[name]: value for name, value in rule.items() if name in names})

@@ -8,7 +8,7 @@ import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edge_sdk.data import Dataset, PreprocessSpec
 from edge_sdk.errors import EdgeSdkError
@@ -16,14 +16,13 @@ from edge_sdk.fileio import sha256_of
 from edge_sdk.model_safety import model_code_trusted, trusting_model_code
 from edge_sdk.progress import Progress
 
-if TYPE_CHECKING:
-    from edge_sdk.bench import BenchSettings, Evaluation
 
 
 # Float reference outputs of this process, by content: (model sha256, data sha256, preprocessing, samples, runner
 # settings) -> (outputs, the runtime's description). A bench of many artifacts, or a pipeline benching every
 # artifact of a model (and every student against the teacher), runs each float model over the data once.
-REFERENCE_OUTPUTS: dict[str, tuple[Evaluation, dict[str, Any]]] = {}
+# (edge_sdk.bench imports this module: its BenchSettings and Evaluation are `Any` here, so no import circle.)
+REFERENCE_OUTPUTS: dict[str, tuple[Any, dict[str, Any]]] = {}
 REFERENCE_OUTPUTS_KEPT = 8  # the oldest entries go first: outputs of large evaluation sets take memory
 _content_hashes: dict[tuple[str, int, int], str] = {}
 # Where the worker finds the evaluation (by name: the bench imports this module, not the other way round).
@@ -48,7 +47,7 @@ class ReferenceCache:
     across calls of `bench` in the same process (REFERENCE_OUTPUTS; results record `reference.cache`). A failure is
     remembered, not retried per artifact."""
 
-    def __init__(self, path: Path, settings: BenchSettings, progress: Progress) -> None:
+    def __init__(self, path: Path, settings: Any, progress: Progress) -> None:
         self.path = path
         self.settings = settings
         self.progress = progress
@@ -56,9 +55,10 @@ class ReferenceCache:
         self.description: dict[str, Any] | None = None
 
     def key(self, dataset: Dataset, indices: list[int] | None) -> str:
-        return json.dumps([content_hash(self.path), content_hash(dataset.path), dataset.spec.to_dict(), indices, self.settings.runner.to_dict()], sort_keys=True, default=str)
+        return json.dumps([content_hash(self.path), content_hash(dataset.path), dataset.spec.to_dict(), indices, self.settings.runner.to_dict(),
+                           self.settings.batch_axes, self.settings.state_pairs], sort_keys=True, default=str)
 
-    def outputs_for(self, dataset: Dataset, indices: list[int] | None, input_key: str | None = None, label_key: str | None = None) -> Evaluation:
+    def outputs_for(self, dataset: Dataset, indices: list[int] | None, input_key: str | None = None, label_key: str | None = None) -> Any:
         """The reference's outputs on these samples: reused when this process computed them already."""
         from dataclasses import replace
 
@@ -99,5 +99,5 @@ class ReferenceRequest:
     input_key: str | None
     label_key: str | None
     indices: list[int] | None
-    settings: BenchSettings
+    settings: Any
     trust_model: bool = False

@@ -73,7 +73,7 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     reset_peak_rss()
     rss_before, _ = rss_bytes()
     with runner:
-        evaluation = evaluate(runner, dataset, None, progress, f"evaluate {Path(model).name}")
+        evaluation = evaluate(runner, dataset, None, progress, f"evaluate {Path(model).name}", batch_axes=settings.batch_axes)
         latencies_ms = time_runs(runner, dataset, settings, progress, Path(model).name)
         description = runner.describe()
         io = {"inputs": [s.to_dict() for s in runner.inputs], "outputs": [s.to_dict() for s in runner.outputs]}
@@ -81,7 +81,9 @@ def run_model(model: Path, inputs: Path, *, settings: Any = None, runtime: str |
     if outputs is not None:
         from edge_sdk.fileio import save_npz_atomic
 
-        save_npz_atomic(Path(outputs), {OUTPUTS_KEY: evaluation.outputs})
+        # Every output by its name (one row per sample); `outputs` stays the primary one, as remote benches read it.
+        named = {name: value for name, value in (evaluation.all_outputs or {}).items() if name != OUTPUTS_KEY}
+        save_npz_atomic(Path(outputs), {**named, OUTPUTS_KEY: evaluation.outputs})
     return BenchResult(
         artifact=describe_artifact(artifact, io),
         target={"name": settings.target, "transport": "local", "host": None},
@@ -138,11 +140,11 @@ def add_runner_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", type=Path, help="preprocessed samples (.npz, one array per model input)")
     parser.add_argument("-o", "--output", type=Path, help="results JSON to write (or --json: print it)")
     parser.add_argument("--json", action="store_true", help="print the results JSON on stdout (with or without -o)")
-    parser.add_argument("--outputs", type=Path, help="also save every sample's primary output here (.npz)")
+    parser.add_argument("--outputs", type=Path, help="also save every output of every sample here (.npz: one array per output name, and `outputs`, the primary one)")
     parser.add_argument("--runtime", choices=RUNTIME_CHOICES, help="runtime to use (default: from the model file)")
     parser.add_argument("--settings", type=Path, help="measurement settings as JSON (edge_sdk/schemas/settings.schema.json); flags override it")
     parser.add_argument("--check-runtime", choices=RUNTIME_CHOICES, help="only check that this runtime imports; print its version")
-    add_measurement_args(parser)
+    add_measurement_args(parser, io=True)
 
 
 def run_from_args(args: argparse.Namespace, isolate: bool = False) -> dict[str, Any]:

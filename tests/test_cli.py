@@ -74,7 +74,7 @@ BAD_INPUTS = [
     ("missing model", lambda d, m, n: ["convert", d / "nope.keras", "-o", d / "o.tflite"], 3, ["nope.keras", "does not exist"]),
     ("not a model", lambda d, m, n: ["convert", _write(d / "notes.txt", b"hello"), "-o", d / "o.tflite"], 3, ["notes.txt", "not a model file"]),
     ("truncated keras", lambda d, m, n: ["convert", _write(d / "cut.keras", m.read_bytes()[:4000]), "-o", d / "o.tflite"], 3, ["cut.keras", "truncated or corrupt"]),
-    ("wrong calib shape", lambda d, m, n: ["convert", m, "--quant", "int8", "--calib", _npz(d / "c.npz", x=np.zeros((5, 28, 28), np.float32)), "-o", d / "o.tflite"], 4, ["c.npz", "(8, 8, 1)"]),
+    ("wrong calib shape", lambda d, m, n: ["convert", m, "--quant", "int8", "--calib", _npz(d / "c.npz", x=np.random.default_rng(0).random((5, 28, 28), np.float32)), "-o", d / "o.tflite"], 4, ["c.npz", "(8, 8, 1)"]),
     ("wrong calib dtype", lambda d, m, n: ["convert", m, "--quant", "int8", "--calib", _npz(d / "c.npz", x=np.array([["a"] * 64] * 3)), "-o", d / "o.tflite"], 4, ["c.npz", "not a numeric type"]),
     ("zero samples", lambda d, m, n: ["convert", m, "--quant", "int8", "--calib", _npz(d / "c.npz", x=np.zeros((0, 8, 8), np.float32)), "-o", d / "o.tflite"], 4, ["c.npz", "0 samples"]),
     ("nan in calib", lambda d, m, n: ["convert", m, "--quant", "int8", "--calib", _npz(d / "c.npz", x=np.full((4, 8, 8), np.nan, np.float32)), "-o", d / "o.tflite"], 4, ["c.npz", "NaN or Inf"]),

@@ -24,6 +24,7 @@ VALID = [
     {"settings_version": 1, "runner": {}},
     {"settings_version": 1, "runner": {"threads": None, "xnnpack": False, "kernels": "reference", "reset_state": True, "providers": ["CUDA", "CPU"], "graph_optimization": "basic"}},
     {"settings_version": 1, "runner": {"threads": 4, "providers": []}},
+    {"settings_version": 1, "batch_axes": {"state": 1, "sr": None}, "runner": {"input_shapes": {"x": [1, 3, 48, 192], "": [1, 4]}}},
 ]
 # (document, the key the message must name)
 INVALID = [
@@ -52,6 +53,11 @@ INVALID = [
     ({"settings_version": 1, "runner": {"providers": ["CPU", 3]}}, "runner.providers[1]"),
     ({"settings_version": 1, "runner": {"graph_optimization": "max"}}, "runner.graph_optimization"),
     ({"settings_version": 1, "runner": {"delegate": "gpu"}}, "runner.delegate"),
+    ({"settings_version": 1, "batch_axes": [1]}, "batch_axes"),
+    ({"settings_version": 1, "batch_axes": {"state": -1}}, "batch_axes.state"),
+    ({"settings_version": 1, "batch_axes": {"state": "1"}}, "batch_axes.state"),
+    ({"settings_version": 1, "runner": {"input_shapes": {"x": [1, 0]}}}, "runner.input_shapes.x[1]"),
+    ({"settings_version": 1, "runner": {"input_shapes": {"x": "1,3"}}}, "runner.input_shapes.x"),
 ]
 
 
@@ -156,3 +162,19 @@ def test_host_only_values_are_checked_on_the_host_too():
     with pytest.raises(UsageError, match="'latency_target' must be more than 0"):
         settings_from_args(_parse([]), latency_target=0.0)
     assert settings_from_args(_parse([]), seed=4, max_samples=None, timeout_s=30.0, memory_limit_bytes=None).timeout_s == 30.0
+
+
+def test_the_io_model_travels_in_the_settings_json():
+    """--batch-axis and --input-shape (issue 13) reach a device's runner in settings.json; output kinds and state
+    pairs stay on the host, where fidelity is computed."""
+    from edge_sdk.fidelity import parse_output_kinds
+
+    parser = argparse.ArgumentParser()
+    add_measurement_args(parser, io=True)
+    settings = settings_from_args(parser.parse_args(["--batch-axis", "state:1", "--batch-axis", "sr:none", "--input-shape", "x:1,3,48,192"]),
+                                  output_kinds=parse_output_kinds(["p:values"]), state_pairs=[("state", "stateN")])
+    assert settings.batch_axes == {"state": 1, "sr": None} and settings.runner.input_shapes == {"x": [1, 3, 48, 192]}
+    document = json.loads(json.dumps(settings_to_json(settings)))
+    assert "output_kinds" not in document and "state_pairs" not in document
+    again = settings_from_mapping(document)
+    assert again.batch_axes == settings.batch_axes and again.runner.input_shapes == settings.runner.input_shapes

@@ -21,3 +21,15 @@ if [ ${#missing_ssh_packages[@]} -gt 0 ]; then
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_ssh_packages[@]}"
 fi
+
+# Real-model tests (tests/real): espeak-ng synthesises the speech silero-vad is measured on; DejaVu renders the text
+# lines the PP-OCR models read.
+real_data_packages=(espeak-ng fonts-dejavu-core)
+missing_real_data_packages=()
+for package in "${real_data_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing_real_data_packages+=("$package")
+done
+if [ ${#missing_real_data_packages[@]} -gt 0 ]; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing_real_data_packages[@]}"
+fi

@@ -29,9 +29,11 @@ class RunnerOptions:
     reset_state: bool = False  # reset state variables before every sample (LSTMs)
     providers: list[str] = field(default_factory=list)  # ONNX Runtime execution providers
     graph_optimization: str = "all"  # ONNX Runtime: disable | basic | extended | all
+    input_shapes: dict[str, list[int]] = field(default_factory=dict)  # fixed dims for dynamic inputs (--input-shape)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # input_shapes only when given: results and settings files without it keep their keys.
+        return {key: value for key, value in asdict(self).items() if key != "input_shapes" or value}
 
 
 @dataclass
@@ -43,6 +45,9 @@ class IOSpec:
     dtype: np.dtype
     scale: float = 0.0
     zero_point: int = 0
+    # The shape as the model declares it, None for a dynamic dim (runtimes that have dynamic dims set it);
+    # `shape` then holds 1 for each dynamic dim. Inputs are checked against `dims`, taking any size where dynamic.
+    dims: tuple[int | None, ...] | None = None
 
     @property
     def quantized(self) -> bool:
@@ -50,6 +55,8 @@ class IOSpec:
 
     def to_dict(self) -> dict[str, Any]:
         payload: dict[str, Any] = {"name": self.name, "shape": list(self.shape), "dtype": self.dtype.name}
+        if self.dims is not None and None in self.dims:
+            payload["dims"] = list(self.dims)
         if self.quantized:
             payload["quantization"] = {"scale": self.scale, "zero_point": self.zero_point}
         return payload
@@ -138,9 +145,43 @@ class BaseRunner:
         if sorted(inputs) != sorted(expected):
             raise DataError(f"{self.path} takes inputs {expected}, got {sorted(inputs)}")
         for spec in self.inputs:
+            if spec.dims is not None:
+                self._check_dims(spec, tuple(inputs[spec.name].shape))
+                continue
             got = tuple(inputs[spec.name].shape[1:])
             if got != tuple(spec.shape[1:]):
                 raise DataError(f"input {spec.name!r} of {self.path} has per-sample shape {tuple(spec.shape[1:])}, got {got}")
+
+
+    def _check_dims(self, spec: IOSpec, got: tuple[int, ...]) -> None:
+        """Every fixed dim must match, but the first: `infer` runs a larger batch one sample at a time; dynamic dims
+        (None) take any size."""
+        dims = spec.dims or ()
+        if len(got) != len(dims) or any(wanted is not None and wanted != size for wanted, size in list(zip(dims, got))[1:]):
+            shown = tuple("?" if d is None else d for d in dims)
+            raise DataError(f"input {spec.name!r} of {self.path} has shape {shown} (? = any size), got {got}",
+                            fix="give data of that shape, or --input-shape NAME:DIMS / --batch-axis NAME:AXIS")
+
+
+def apply_input_shapes(specs: list[IOSpec], shapes: dict[str, list[int]], path: Path) -> list[IOSpec]:
+    """`specs` with the dims `shapes` fixes ({name: full shape}; the name '' means the only input)."""
+    if "" in shapes and len(specs) == 1:
+        shapes = {specs[0].name: shapes[""]}
+    unknown = sorted(set(shapes) - {spec.name for spec in specs})
+    if unknown:
+        raise DataError(f"--input-shape names {unknown}, but {path} has inputs {[spec.name for spec in specs]}")
+    fixed = []
+    for spec in specs:
+        wanted = shapes.get(spec.name)
+        dims = spec.dims if spec.dims is not None else spec.shape
+        if wanted is None:
+            fixed.append(spec)
+            continue
+        if len(wanted) != len(dims) or any(d is not None and d != w for d, w in zip(dims, wanted)):
+            shown = tuple("?" if d is None else d for d in dims)
+            raise DataError(f"--input-shape {spec.name}:{','.join(map(str, wanted))} does not fit input {spec.name!r} of {path}, whose shape is {shown}")
+        fixed.append(IOSpec(spec.name, tuple(wanted), spec.dtype, spec.scale, spec.zero_point, dims=tuple(wanted)))
+    return fixed
 
 
 def quantize(array: np.ndarray, spec: IOSpec) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk.errors import MissingDependencyError, ModelFileError, UsageError
-from targets.runners.base import BaseRunner, IOSpec
+from targets.runners.base import BaseRunner, IOSpec, apply_input_shapes
 
 GRAPH_OPTIMIZATION_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int32)": np.int32, "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
@@ -45,8 +45,9 @@ def choose_providers(requested: list[str], available: list[str]) -> tuple[list[s
 
 
 def _io_spec(node: Any) -> IOSpec:
-    shape = tuple(int(d) if isinstance(d, int) and d > 0 else 1 for d in node.shape)
-    return IOSpec(node.name, shape, np.dtype(_ORT_TYPES.get(node.type, np.float32)))
+    dims = tuple(int(d) if isinstance(d, int) and d > 0 else None for d in node.shape)
+    shape = tuple(1 if d is None else d for d in dims)
+    return IOSpec(node.name, shape, np.dtype(_ORT_TYPES.get(node.type, np.float32)), dims=dims)
 
 
 class OnnxRuntimeRunner(BaseRunner):
@@ -85,6 +86,8 @@ class OnnxRuntimeRunner(BaseRunner):
             raise ModelFileError(f"ONNX Runtime {self._version} cannot load {self.path}: {error}", fix=_load_fix(str(error))) from error
         self._session_creation_s = time.perf_counter() - start
         self.inputs = [_io_spec(node) for node in self._session.get_inputs()]
+        if options.input_shapes:
+            self.inputs = apply_input_shapes(self.inputs, options.input_shapes, self.path)
         self.outputs = [_io_spec(node) for node in self._session.get_outputs()]
 
     def infer_impl(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -54,6 +54,10 @@ def test_validation_compares_every_output(two_output_onnx, calibration, tmp_path
     assert validation["status"] == "passed" and [o["name"] for o in validation["outputs"]] == ["y", "z"]
     assert validation["cosine_mean"] == min(o["cosine_mean"] for o in validation["outputs"]) >= 0.9
     assert validation["min_sqnr_db"] is not None  # the table's floor, recorded for a later gate
+    # Each output also by its kind (edge_sdk.fidelity): the kind's own figures, not gated; weak ones would be named.
+    for figures in validation["outputs"]:
+        assert figures["kind"] == figures["by_kind"]["kind"] and figures["kind"] in ("class_scores", "values", "dense_map", "sequence", "state")
+    assert all(line.split(":")[0] in ("y", "z") for line in validation.get("weak_outputs", []))
     # ORT's quant_pre_process ran in the staging folder: the working directory and the output folder hold only results.
     assert list(work.iterdir()) == []
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["two.onnx", "two.onnx.manifest.json"]

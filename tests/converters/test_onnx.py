@@ -44,10 +44,10 @@ def test_keras_to_onnx_matches_keras_and_int8_stays_within_1_5_points(tmp_path, 
 
 
 def test_calibration_data_that_does_not_fit_leaves_no_artifact(tmp_path, digits_keras):
-    np.savez(tmp_path / "shape.npz", x=np.zeros((10, 28, 28), np.float32))
+    np.savez(tmp_path / "shape.npz", x=np.random.default_rng(0).random((10, 28, 28), np.float32))  # informative data of the wrong shape
     with pytest.raises(DataError, match=r"shape.npz sample 0 .* has shape"):
         edge_sdk.convert(digits_keras, tmp_path / "m.onnx", to="onnx", mode="int8", calibration=tmp_path / "shape.npz", preprocess=DIGITS_PREPROCESS)
-    np.savez(tmp_path / "names.npz", a=np.zeros((10, 8, 8), np.float32), b=np.zeros((10, 8, 8), np.float32))
+    np.savez(tmp_path / "names.npz", a=np.random.default_rng(1).random((10, 8, 8), np.float32), b=np.random.default_rng(2).random((10, 8, 8), np.float32))
     with pytest.raises(DataError, match="the model has inputs .* but .*names.npz has arrays"):
         edge_sdk.convert(digits_keras, tmp_path / "m.onnx", to="onnx", mode="int8", calibration=tmp_path / "names.npz", preprocess=DIGITS_PREPROCESS)
     assert not (tmp_path / "m.onnx").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

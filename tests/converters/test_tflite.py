@@ -64,7 +64,7 @@ def test_weightless_conversion_from_tf_saved_model_save_is_refused(tmp_path, dig
 
 
 def test_wrong_calibration_shape_leaves_no_artifact(tmp_path, digits_keras):
-    np.savez(tmp_path / "calib.npz", x=np.zeros((10, 28, 28), np.float32))
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(0).random((10, 28, 28), np.float32))  # informative data of the wrong shape
     with pytest.raises(DataError, match=r"(?s)calib.npz sample 0 for input .* has shape \(28, 28, 1\).*expects \(8, 8, 1\)"):
         edge_sdk.convert(digits_keras, tmp_path / "m.tflite", mode="int8", calibration=tmp_path / "calib.npz", preprocess=DIGITS_PREPROCESS)
     assert not (tmp_path / "m.tflite").exists() and _no_leftovers(tmp_path) == []

@@ -39,7 +39,7 @@ def test_serve_on_the_standin_through_a_port_forward(digits_artifacts, digits_in
         assert folder.startswith("/tmp/edge-sdk-serve."), folder
         try:
             copies = [
-                ([REPO / "edge_sdk", REPO / "targets"], f"{folder}/src/"),
+                ([REPO / "edge_sdk", REPO / "targets", REPO / "converters"], f"{folder}/src/"),  # what `pip install edge-sdk` ships
                 ([packages / name for name in SERVE_PACKAGES], f"{folder}/deps/"),
                 ([digits_artifacts["int8"], Path(f"{digits_artifacts['int8']}.manifest.json")], f"{folder}/"),
             ]

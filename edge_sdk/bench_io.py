@@ -1,0 +1,60 @@
+"""The I/O model's part of a bench (edge_sdk.bench): outputs split per sample, streaming evaluation of stateful
+models, what an artifact's manifest declares about its I/O, and the data checks that stop wrong figures."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edge_sdk.errors import DataError
+from edge_sdk.io_model import checked_infer, per_sample_rows  # noqa: F401 - re-exported for bench
+
+if TYPE_CHECKING:  # edge_sdk.bench imports this module: its BenchSettings / Evaluation are `Any` here (no import circle)
+    from edge_sdk.data import Dataset
+    from targets.runners.base import BaseRunner
+
+
+def add_streaming(evaluation: Any, runner: BaseRunner, dataset: Dataset, indices: list[int] | None, settings: Any) -> None:
+    """For a stateful model (state pairs given, or found from names and shapes) and data with sequences, evaluate
+    again with the model carrying its own state (edge_sdk.streaming)."""
+    from edge_sdk.streaming import check_state_pairs, detect_state_pairs, evaluate_streaming
+
+    inputs = [(spec.name, spec.dims or spec.shape) for spec in runner.inputs]
+    outputs = [(spec.name, spec.dims or spec.shape) for spec in runner.outputs]
+    pairs = list(settings.state_pairs) or detect_state_pairs(inputs, outputs)
+    check_state_pairs(pairs, [name for name, _ in inputs], [name for name, _ in outputs])
+    evaluation.state_pairs = pairs or None
+    if pairs and dataset.sequence_ids is not None:
+        evaluation.streaming_outputs = evaluate_streaming(runner, dataset, indices, pairs, settings.batch_axes)
+
+
+def with_manifest_io(settings: Any, manifest: Any) -> Any:
+    """`settings` completed with what the artifact's manifest declares (batch axes, output kinds, state pairs);
+    what the user gave on the command line wins."""
+    if manifest is None or manifest.format != "onnx":
+        return settings  # other formats' manifests may name tensors differently from their runtime (TFLite's serving_default_...)
+    batch_axes = {tensor.name: tensor.batch_axis for tensor in manifest.inputs if tensor.name not in settings.batch_axes and tensor.batch_axis != 0}
+    kinds = {tensor.name: tensor.kind for tensor in manifest.outputs if tensor.kind and tensor.kind != "detections"}
+    given = settings.output_kinds
+    output_kinds = dataclasses.replace(given, kinds={**kinds, **given.kinds})
+    state_pairs = settings.state_pairs or [(pair[0], pair[1]) for pair in manifest.state_pairs]
+    return dataclasses.replace(settings, batch_axes={**batch_axes, **settings.batch_axes}, output_kinds=output_kinds, state_pairs=state_pairs)
+
+
+def preprocess_overrides(manifest_preprocess: dict[str, Any] | None, overrides: dict[str, Any]) -> list[str]:
+    """The bench flags that change the preprocessing the artifact's manifest declares ("scale: 0.00392 -> 1.0")."""
+    declared = manifest_preprocess or {}
+    return [f"{key}: {declared.get(key)!r} -> {value!r}" for key, value in sorted(overrides.items())
+            if value is not None and key in declared and declared.get(key) is not None and declared.get(key) != value]
+
+
+def check_labels(labels: np.ndarray, classes: int) -> None:
+    """Labels outside the output's classes would score 0 % without a word: refuse them (exit 4)."""
+    outside = (labels < 0) | (labels >= classes)
+    if outside.any():
+        raise DataError(
+            f"{int(outside.sum())} of {len(labels)} labels are outside the model's {classes} classes (0..{classes - 1}), e.g. {int(labels[outside][0])}",
+            fix="check the label array (--label-key) belongs to this data and model, and counts classes from 0",
+        )
