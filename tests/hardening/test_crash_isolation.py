@@ -8,6 +8,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 import edge_sdk
 from edge_sdk.bench import BenchSettings
 from edge_sdk.results import load_results
