@@ -19,7 +19,7 @@ from converters.base import Builder, Conversion
 from converters.options import ONNXOptions, OnnxOptions
 from edge_sdk._lazy import require
 from edge_sdk.compression.weights import weight_statistics_of_model
-from edge_sdk.data import Dataset, InputBinding
+from edge_sdk.data import InputBinding
 from edge_sdk.environment import package_versions
 from edge_sdk.errors import UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of
@@ -29,7 +29,7 @@ from edge_sdk.loaders.onnx_intake import default_opset, onnx_signature
 from edge_sdk.loaders.to_onnx import keras_to_onnx, run_torch, source_model, torch_to_onnx
 from edge_sdk.models import resolve_input_shapes
 
-__all__ = ["BUILDER", "ONNXOptions", "OnnxOptions", "calibration_reader", "quantized_node_share"]
+__all__ = ["BUILDER", "ONNXOptions", "OnnxOptions", "quantized_node_share"]
 
 SPEC = FORMATS["onnx"]
 
@@ -192,28 +192,6 @@ def _quantize_static(float_path: Path, target: Path, options: OnnxOptions, conve
             extra_options={"QDQDisableWeightAdjustForInt32Bias": True, "CalibStridedMinMax": stride},
         ), fix="try --no-per-channel, --calib-method MinMax, or keep the failing nodes in float with --exclude-nodes / --exclude-op-types")
     return len(indices)
-
-
-def calibration_reader(dataset: Dataset, binding: InputBinding, indices: list[int] | None, task: Any = None) -> Any:
-    """An ORT CalibrationDataReader that streams `dataset` (get_next() until None; never holds it all)."""
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class DatasetCalibrationReader(CalibrationDataReader):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self._samples = dataset.samples(indices)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            sample = next(self._samples, None)
-            if sample is None:
-                return None
-            if task is not None:
-                task.advance()
-            return {name: array.astype(np.float32) for name, array in binding.fit(sample, str(dataset.path)).items()}
-
-        def rewind(self) -> None:
-            self._samples = dataset.samples(indices)
-
-    return DatasetCalibrationReader()
 
 
 def _source_function(kind: str, loaded: Any, float_path: Path, names: list[str]) -> Any:

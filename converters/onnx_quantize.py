@@ -15,9 +15,7 @@ What real exported models hit, and what this module does about each:
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,6 +23,7 @@ import numpy as np
 
 from edge_sdk._lazy import require
 from edge_sdk.errors import ConversionError, EdgeSdkError, MissingDependencyError
+from edge_sdk.staging import working_directory
 
 # Samples per calibration stride: ORT holds every activation of a stride's samples at once.
 MAX_SAMPLES_PER_STRIDE = 8
@@ -94,14 +93,14 @@ def prepare_for_static(float_path: Path, workdir: Path, per_channel: bool, notes
     prepared = workdir / "prepared.onnx"
     progress.message("quant_pre_process (shape inference, graph optimisation) ...")
     try:
-        with _working_directory(workdir):
+        with working_directory(workdir):
             quant_pre_process(str(lifted.resolve()), str(prepared.resolve()))
         return prepared
     except Exception as error:  # noqa: BLE001 - symbolic shape inference raises AssertionError, Exception, KeyError...
         failure = f"{type(error).__name__}: {str(error)[:200] or 'symbolic shape inference'}"
     try:
         # Without symbolic shape inference the graph optimisation (BatchNorm fusion...) still runs.
-        with _working_directory(workdir):
+        with working_directory(workdir):
             quant_pre_process(str(lifted.resolve()), str(prepared.resolve()), skip_symbolic_shape=True)
         warn(f"quant_pre_process failed ({failure}); pre-processed without symbolic shape inference instead", notes)
         return prepared
@@ -109,19 +108,6 @@ def prepare_for_static(float_path: Path, workdir: Path, per_channel: bool, notes
         warn(f"quant_pre_process failed ({failure}; without symbolic shapes: {type(error).__name__}: {str(error)[:200]}); "
              "quantizing the model without pre-processing (no shape inference or graph fusion before calibration)", notes)
     return lifted
-
-
-@contextlib.contextmanager
-def _working_directory(folder: Path) -> Iterator[None]:
-    """Run inside `folder`: ORT's symbolic shape inference, when it gives up, saves `sym_shape_infer_temp.onnx` and
-    its external data into the current directory (onnxruntime/tools/symbolic_shape_infer.py); keep those in our
-    scratch folder, never in the user's."""
-    previous = os.getcwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
 
 
 def stride_for(count: int, maximum: int = MAX_SAMPLES_PER_STRIDE) -> int:

@@ -4,7 +4,6 @@ and fidelity against the float reference model on the same inputs."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from edge_sdk.checkpoint import BenchCheckpoint, result_key
 from edge_sdk.io_model import checked_infer
 from edge_sdk.bench_io import add_streaming, check_labels, per_sample_rows, preprocess_overrides, with_manifest_io
 from edge_sdk.fidelity import OutputKinds, compare_outputs, primary_fidelity
-from edge_sdk.errors import DataError, DataFileError, EdgeSdkError, InterruptedRun, OutputWriteError, RuntimeFailure, UsageError
+from edge_sdk.errors import DataError, DataFileError, EdgeSdkError, InterruptedRun, OutputWriteError, UsageError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.model_safety import check_model_file, trusting_model_code
 from edge_sdk.models import detect_model_kind

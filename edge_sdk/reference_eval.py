@@ -13,7 +13,7 @@ from typing import Any
 from edge_sdk.data import Dataset, PreprocessSpec
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.fileio import sha256_of
-from edge_sdk.model_safety import model_code_trusted, trusting_model_code
+from edge_sdk.model_safety import model_code_trusted
 from edge_sdk.progress import Progress
 
 
