@@ -12,7 +12,6 @@ the two in agreement.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edge_sdk.errors import ModelFileError
+from edge_sdk.fileio import sha256_of, write_json_atomic
 
 MANIFEST_SUFFIX = ".manifest.json"
 MANIFEST_VERSION = 2
@@ -282,8 +282,6 @@ def read_manifest(artifact_path: Path) -> Manifest | None:
 
 def write_manifest(artifact_path: Path, manifest: Manifest) -> Path:
     """Validate `manifest` and write it atomically beside `artifact_path`; returns the manifest's path."""
-    from edge_sdk.fileio import write_json_atomic
-
     payload = manifest.to_dict()
     problems = manifest_problems(payload)
     if problems:  # a bug of ours, not the user's: say so plainly
@@ -293,20 +291,12 @@ def write_manifest(artifact_path: Path, manifest: Manifest) -> Path:
     return path
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify_artifact(artifact_path: Path, manifest: Manifest) -> str | None:
     """None when the artifact (and its external data files) are the bytes the manifest describes, else why not."""
     artifact_path = Path(artifact_path)
     if not manifest.sha256:
         return f"its manifest {manifest_path_for(artifact_path)} records no sha256 for it"
-    actual = file_sha256(artifact_path)
+    actual = sha256_of(artifact_path)
     if actual != manifest.sha256:
         return (
             f"{artifact_path} does not match its manifest {manifest_path_for(artifact_path)} "
@@ -316,6 +306,6 @@ def verify_artifact(artifact_path: Path, manifest: Manifest) -> str | None:
         data_path = artifact_path.parent / str(entry.get("path", ""))
         if not data_path.is_file():
             return f"{artifact_path}'s external data file {data_path} is missing"
-        if entry.get("sha256") and file_sha256(data_path) != entry["sha256"]:
+        if entry.get("sha256") and sha256_of(data_path) != entry["sha256"]:
             return f"{artifact_path}'s external data file {data_path} does not match its manifest (sha256 differs)"
     return None

@@ -10,14 +10,15 @@ import pytest
 
 from edge_sdk.artifact import load_artifact
 from edge_sdk.errors import ModelFileError
-from edge_sdk.manifest import MANIFEST_VERSION, Manifest, TensorSpec, file_sha256, manifest_path_for, manifest_problems, read_manifest, write_manifest
+from edge_sdk.fileio import sha256_of
+from edge_sdk.manifest import MANIFEST_VERSION, Manifest, TensorSpec, manifest_path_for, manifest_problems, read_manifest, write_manifest
 
 SCHEMA = Path(__file__).resolve().parents[1] / "edge_sdk" / "schemas" / "manifest.schema.json"
 
 
 def _manifest(artifact: Path) -> Manifest:
     return Manifest(
-        format="tflite", mode="int8", sha256=file_sha256(artifact), size_bytes=artifact.stat().st_size,
+        format="tflite", mode="int8", sha256=sha256_of(artifact), size_bytes=artifact.stat().st_size,
         inputs=[TensorSpec("x", "int8", [None, 8, 8, 1], 0, {"scale": 0.0039, "zero_point": -128})],
         outputs=[TensorSpec("y", "int8", [None, 10], 0, {"scale": 0.0039, "zero_point": -128}, "class_scores")],
         source={"path": "m.keras", "kind": "keras", "sha256": "ab" * 32}, options={"mode": "int8"}, toolchain={"numpy": "2"},
@@ -53,7 +54,7 @@ def test_version_1_upgrades(tmp_path: Path) -> None:
     path = tmp_path / "old.tflite"
     path.write_bytes(b"\x00\x00\x00\x00TFL3old")
     v1 = {
-        "manifest_version": 1, "format": "tflite", "mode": "int8", "sha256": file_sha256(path), "size_bytes": 11,
+        "manifest_version": 1, "format": "tflite", "mode": "int8", "sha256": sha256_of(path), "size_bytes": 11,
         "signature": {"inputs": [{"name": "keras_in", "shape": [None, 8], "dtype": "float32"}], "outputs": []},
         "io": {"inputs": [{"name": "serving_x", "shape": [-1, 8], "dtype": "int8", "quantization": {"scale": 0.5, "zero_point": 0}}],
                "outputs": [{"name": "out", "shape": [1, 3], "dtype": "int8"}]},

@@ -36,10 +36,11 @@ def test_an_engine_for_another_gpu_is_refused_with_a_rebuild_command(tmp_path):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"\x00" * 32)
     orin = DeviceInfo("10.3.0", "12.6", "12.6", "Orin", "8.7")
-    from edge_sdk.manifest import Manifest, file_sha256, write_manifest
+    from edge_sdk.fileio import sha256_of
+    from edge_sdk.manifest import Manifest, write_manifest
 
     write_manifest(engine, Manifest(
-        format="tensorrt", mode="int8", sha256=file_sha256(engine), size_bytes=32, inputs=[], outputs=[], source={"path": "model_int8.onnx"},
+        format="tensorrt", mode="int8", sha256=sha256_of(engine), size_bytes=32, inputs=[], outputs=[], source={"path": "model_int8.onnx"},
         details={"fingerprint": fingerprint_record(orin, "ab" * 32, BuildSettings().to_dict())},
     ))
     runner = TensorRTRunner(engine)

@@ -208,12 +208,13 @@ def test_sequences_keep_state_per_sequence_id(accumulator_onnx, tmp_path):
 
 
 def test_state_pairs_come_from_the_manifest(accumulator_onnx, tmp_path):
-    from edge_sdk.manifest import Manifest, TensorSpec, file_sha256, write_manifest
+    from edge_sdk.fileio import sha256_of
+    from edge_sdk.manifest import Manifest, TensorSpec, write_manifest
 
     model = tmp_path / "acc.onnx"
     shutil.copy(accumulator_onnx, model)
     tensors = {name: TensorSpec(name, "float32", [1, 4], batch_axis=None) for name in ("x", "total_in", "y", "total_out")}
-    write_manifest(model, Manifest(format="onnx", mode="fp32", sha256=file_sha256(model), size_bytes=model.stat().st_size,
+    write_manifest(model, Manifest(format="onnx", mode="fp32", sha256=sha256_of(model), size_bytes=model.stat().st_size,
                                    inputs=[tensors["x"], tensors["total_in"]], outputs=[tensors["y"], tensors["total_out"]],
                                    state_pairs=[["total_in", "total_out"]]))
     with served(model) as server:
