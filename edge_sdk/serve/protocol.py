@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,18 +154,7 @@ def parse_infer_request(body: bytes, header_length: str | None = None) -> InferR
 
 def encode_infer_response(model_name: str, model_version: str, request: InferRequest, outputs: dict[str, np.ndarray]) -> tuple[bytes, dict[str, str]]:
     """The response body and its headers; outputs the request asked for in binary follow the JSON header."""
-    entries = []
-    blobs = []
-    for name, array in outputs.items():
-        array = np.ascontiguousarray(array)
-        entry: dict[str, Any] = {"name": name, "datatype": v2_datatype(array.dtype), "shape": list(array.shape)}
-        if request.wants_binary(name):
-            blob = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-            entry["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
-        else:
-            entry["data"] = array.ravel().tolist()
-        entries.append(entry)
+    entries, blobs = encode_tensors(outputs, request.wants_binary)
     payload: dict[str, Any] = {"model_name": model_name, "model_version": model_version, "outputs": entries}
     if request.id is not None:
         payload["id"] = request.id
@@ -172,6 +162,23 @@ def encode_infer_response(model_name: str, model_version: str, request: InferReq
     if not blobs:
         return header, {"content-type": "application/json"}
     return header + b"".join(blobs), {"content-type": "application/octet-stream", HEADER_LENGTH: str(len(header))}
+
+
+def encode_tensors(tensors: dict[str, np.ndarray], binary: Callable[[str], bool]) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Tensor entries of a request or response body; those `binary(name)` picks travel as little-endian raw bytes
+    after the JSON header (the binary-tensor extension), the others as JSON `data`."""
+    entries, blobs = [], []
+    for name, array in tensors.items():
+        array = np.ascontiguousarray(array)
+        entry: dict[str, Any] = {"name": name, "datatype": v2_datatype(array.dtype), "shape": list(array.shape)}
+        if binary(name):
+            blob = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = array.ravel().tolist()
+        entries.append(entry)
+    return entries, blobs
 
 
 def json_body(payload: Any) -> bytes:
@@ -186,18 +193,7 @@ def error_body(message: str) -> bytes:
 # --- the client side (the load generator and the tests' own checks) --------------------------------------------
 def encode_infer_request(inputs: dict[str, np.ndarray], *, binary: bool = True, parameters: dict[str, Any] | None = None) -> tuple[bytes, dict[str, str]]:
     """A request body for `inputs`; with `binary`, tensors travel as raw bytes and outputs are asked for in binary."""
-    entries = []
-    blobs = []
-    for name, array in inputs.items():
-        array = np.ascontiguousarray(array)
-        entry: dict[str, Any] = {"name": name, "datatype": v2_datatype(array.dtype), "shape": list(array.shape)}
-        if binary:
-            blob = array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
-            entry["parameters"] = {"binary_data_size": len(blob)}
-            blobs.append(blob)
-        else:
-            entry["data"] = array.ravel().tolist()
-        entries.append(entry)
+    entries, blobs = encode_tensors(inputs, lambda name: binary)
     payload: dict[str, Any] = {"inputs": entries, "parameters": {**(parameters or {}), "binary_data_output": binary}}
     header = json.dumps(payload, separators=(",", ":")).encode()
     headers = {"content-type": "application/octet-stream" if binary else "application/json"}
