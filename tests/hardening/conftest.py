@@ -4,9 +4,11 @@ several artifacts quickly, a byte-patched copy that really crashes the TFLite ru
 from __future__ import annotations
 
 import os
+import contextlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -109,3 +111,17 @@ def require_a_crash(model: Path, data: Path) -> None:
     result = edge_sdk.benchmark([model], data, settings=BenchSettings(runs=1, warmup=0))[0]
     if not (result.error or "").startswith(f"{model.name}: the runtime crashed"):
         pytest.skip(f"not run here: {model.name} does not crash ai-edge-litert in this environment ({(result.error or 'it ran').splitlines()[0]})")
+
+
+@contextlib.contextmanager
+def mounted_tmpfs(folder: Path, options: str) -> Iterator[Path]:
+    """A real tmpfs at `folder` (created here) with mount `options` ("size=2m" for a small disk, "ro,size=1m" for a
+    read-only folder), unmounted afterwards; skipped, labelled not run here, where mounting needs a root we lack."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()} (not run here)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

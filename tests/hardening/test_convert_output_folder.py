@@ -3,31 +3,21 @@ working directory unchanged — for ONNX, whose third-party steps write their ow
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import DIGITS_PREPROCESS
-from tests.hardening.conftest import assert_refused, files_under, run_cli_in
+from tests.hardening.conftest import assert_refused, files_under, mounted_tmpfs, run_cli_in
 from tests.hardening.test_full_disk import _fill
 
 PREPROCESS_FLAGS = ["--scale", str(DIGITS_PREPROCESS["scale"]), "--layout", DIGITS_PREPROCESS["layout"]]
 
 
-def _mount(folder: Path, options: str) -> None:
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()} (not run here)")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("to, mode", [("onnx", "fp32"), ("onnx", "int8"), ("tflite", "fp32")])
 def test_convert_on_a_full_disk_exits_12_and_leaves_nothing(tmp_path: Path, digits_keras: Path, digits_npz: tuple[Path, Path], to: str, mode: str) -> None:
-    disk = tmp_path / "disk"
-    _mount(disk, "size=2m")
-    try:
+    with mounted_tmpfs(tmp_path / "disk", "size=2m") as disk:
         _fill(disk, 0)
         work = tmp_path / "work"
         work.mkdir()
@@ -36,16 +26,10 @@ def test_convert_on_a_full_disk_exits_12_and_leaves_nothing(tmp_path: Path, digi
         assert_refused(completed, 12, f"cannot write {output}", "No space left on device")
         assert sorted(p.name for p in disk.iterdir()) == ["filler"]
         assert files_under(work) == {}
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def test_convert_into_a_read_only_folder_is_refused_before_any_work(tmp_path: Path, digits_keras: Path) -> None:
-    folder = tmp_path / "ro"
-    _mount(folder, "ro,size=1m")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as folder:
         completed = run_cli_in(tmp_path, "convert", digits_keras, "--to", "onnx", "-o", folder / "m.onnx")
         assert_refused(completed, 12, f"output folder {folder} is not writable", "Read-only file system", "nothing was done")
         assert "exporting" not in completed.stderr
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -4,7 +4,6 @@ temporary file, and every earlier result intact."""
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,13 @@ from edge_sdk.checkpoint import partial_path_for
 from edge_sdk.errors import OutputWriteError
 from edge_sdk.fileio import write_json_atomic
 from edge_sdk.results import load_results
-from tests.hardening.conftest import copies, run_cli
+from tests.hardening.conftest import copies, mounted_tmpfs, run_cli
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
-    yield mount_point
-    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+    with mounted_tmpfs(tmp_path / "disk", "size=2m") as mount_point:
+        yield mount_point
 
 
 def _fill(disk: Path, leave_bytes: int) -> None:

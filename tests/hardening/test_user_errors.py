@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.hardening.conftest import assert_refused, cli_env, edge_sdk_command, files_under, run_cli_in
+from tests.hardening.conftest import assert_refused, cli_env, edge_sdk_command, files_under, mounted_tmpfs, run_cli_in
 
 
 @pytest.fixture
@@ -128,13 +128,8 @@ def test_report_output_that_is_one_of_its_inputs_is_refused_and_the_input_untouc
 
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Path:
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here (needs root): {mounted.stderr.strip()}")
-    yield folder
-    subprocess.run(["umount", "-l", str(folder)], check=False)
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as folder:
+        yield folder
 
 
 def test_a_read_only_output_folder_is_refused_before_any_work(work, read_only_folder):
