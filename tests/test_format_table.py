@@ -5,7 +5,6 @@ import ast
 import dataclasses
 import json
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest

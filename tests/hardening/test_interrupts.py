@@ -5,7 +5,6 @@ interrupted pipeline resumes from its cache. Existing results are never replaced
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
