@@ -17,12 +17,20 @@ __all__ = ["DebugReport", "LayerError", "debug_artifact"]
 def debug_artifact(artifact: str | Path, reference: str | Path, data: str | Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None, verify: bool = True) -> DebugReport:
     """Per-layer quantization error of `artifact` against its float `reference` on real `data`, ranked.
 
-    With `verify` (the default), an artifact whose sha256 does not match its manifest is refused (exit 3)."""
+    With `verify` (the default), an artifact whose sha256 does not match its manifest is refused (exit 3). An
+    artifact kept although it failed conversion validation (`convert --keep-failed`) is debugged - that is what it
+    was kept for - with one note on stderr."""
+    import sys
+
     from edge_sdk.artifact import load_artifact
     from edge_sdk.errors import UsageError
     from edge_sdk.models import detect_model_kind
 
-    load_artifact(Path(artifact), verify=verify)
+    manifest = load_artifact(Path(artifact), verify=verify).manifest
+    if manifest is not None and manifest.failed_validation:
+        validation = manifest.validation or {}
+        figures = ", ".join(f"{key} {validation[key]:.4g}" for key in ("cosine_mean", "sqnr_db") if isinstance(validation.get(key), (int, float)))
+        print(f"note: {Path(artifact).name} failed conversion validation ({figures or 'see its manifest'}); debugging it anyway", file=sys.stderr)
 
     kind = detect_model_kind(Path(artifact))
     if kind == "tflite":

@@ -41,12 +41,17 @@ def test_onnx_debugger_uses_the_same_report_format(tmp_path):
     assert all(layer.cumulative_sqnr_db is not None for layer in bad_report.layers)
     outcome = run_fallback(bad_report, tmp_path / "eval.npz", max_drop_points=2.0, output_dir=tmp_path / "fallback", max_samples=500, max_layers=2)
     assert outcome.baseline.drop_points > 20 and len(outcome.steps) >= 1
-    assert outcome.within_budget or "cannot" in outcome.summary()
+    # ONNX has no int16-activation mode: when int8 is not viable, the result says so instead of an int16x8 try.
+    assert outcome.within_budget or ("int8 is not viable here" in outcome.summary() and "no int16-activation mode" in outcome.summary())
+    assert sorted(path.name for path in (tmp_path / "fallback").iterdir()) == ([] if not outcome.within_budget else
+                                                                               sorted([outcome.chosen.artifact.split("/")[-1], outcome.chosen.artifact.split("/")[-1] + ".manifest.json"]))
 
 
 def test_fallback_meets_the_budget_and_convert_reproduces_it(tmp_path, badly_calibrated, digits_keras, digits_npz):
     report = debug_artifact(badly_calibrated, digits_keras, digits_npz[1], samples=100)
-    outcome = run_fallback(report, digits_npz[1], max_drop_points=2.0, output_dir=tmp_path, max_samples=450, runs=10)
+    # Miscalibrated everywhere, this model needs every layer in float, past the default share (int8 "not viable",
+    # tests/debug/test_fallback.py); the whole share is allowed here to test the search and its reproduction.
+    outcome = run_fallback(report, digits_npz[1], max_drop_points=2.0, output_dir=tmp_path, max_samples=450, runs=10, max_float_share=1.0)
     assert outcome.within_budget and outcome.chosen.drop_upper_points <= 2.0 and outcome.baseline.drop_points > 20
     assert "cost:" in outcome.summary() and outcome.chosen.size_bytes != outcome.baseline.size_bytes
     outcome.save(tmp_path / "fallback.json")
