@@ -64,3 +64,19 @@ def test_fallback_meets_the_budget_and_convert_reproduces_it(tmp_path, badly_cal
     assert code == 0
     reproduced = json.loads((tmp_path / "reproduced.tflite.manifest.json").read_text())
     assert reproduced["options"]["float_nodes"] == nodes and reproduced["sha256"] == manifest["sha256"]
+
+
+def test_debug_runs_on_an_artifact_that_failed_validation(tmp_path, capsys, digits_artifacts, digits_keras, digits_npz):
+    """What `convert --keep-failed` leaves: the artifact with its manifest marked failed. debug runs on it, with one note."""
+    import shutil
+
+    artifact = tmp_path / "kept_int8.tflite"
+    shutil.copyfile(digits_artifacts["int8"], artifact)
+    manifest = json.loads((digits_artifacts["int8"].parent / (digits_artifacts["int8"].name + ".manifest.json")).read_text())
+    manifest["validation"] = {**(manifest["validation"] or {}), "status": "failed", "cosine_mean": 0.42}
+    (tmp_path / "kept_int8.tflite.manifest.json").write_text(json.dumps(manifest))
+    code = main(["debug", str(artifact), "--reference", str(digits_keras), "--data", str(digits_npz[1]), "--samples", "20", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["debug"]["layers"]
+    notes = [line for line in captured.err.splitlines() if "failed conversion validation" in line]
+    assert len(notes) == 1 and "kept_int8.tflite" in notes[0] and "cosine_mean 0.42" in notes[0]
