@@ -25,7 +25,7 @@ from edge_sdk.artifact import load_artifact
 from edge_sdk.debug.report import DebugReport
 from edge_sdk.errors import ConversionError, UsageError
 from edge_sdk.fileio import _write_error, check_can_write, write_json_atomic
-from edge_sdk.formats import FORMATS, INT16X8
+from edge_sdk.formats import FORMATS, INT8, INT16X8
 
 # A quarter of the layers: beyond it the float part dominates size and latency (and each float island costs a
 # Quantize/Dequantize pair), while int16 activations keep every op in integer at ~the int8 weight size. The issue's
@@ -43,7 +43,7 @@ class FallbackStep:
     passed: bool
     size_bytes: int
     p50_ms: float | None
-    mode: str = "int8"
+    mode: str = INT8
     error: str | None = None  # the try could not be converted (the message), so it was not measured
 
 
@@ -107,7 +107,7 @@ class FallbackResult:
             "result_artifact": result.artifact if result else None, "result_mode": result.mode if result else None,
             "baseline": asdict(self.baseline), "steps": [asdict(step) for step in self.steps],
             "chosen": asdict(self.chosen) if self.chosen else None,
-            "int16x8": asdict(self.int16x8) if self.int16x8 else {"tried": False, "reason": self.int16x8_unavailable},
+            INT16X8: asdict(self.int16x8) if self.int16x8 else {"tried": False, "reason": self.int16x8_unavailable},
         }
 
     def save(self, path: Path, overwrite: bool = False) -> None:
@@ -198,7 +198,7 @@ def run_fallback(
             print(f"note: int8 is not viable here for {artifact.name}: {outcome.stopped}", file=sys.stderr)
             spec = FORMATS[manifest.format]
             if INT16X8 in spec.modes:
-                outcome.int16x8 = search.try_mode(staging / "int16x8" / f"{artifact.stem}_int16x8{artifact.suffix}", INT16X8, [], [])
+                outcome.int16x8 = search.try_mode(staging / INT16X8 / f"{artifact.stem}_{INT16X8}{artifact.suffix}", INT16X8, [], [])
             else:
                 outcome.int16x8_unavailable = f"the {spec.name} format has no int16-activation mode (its modes: {', '.join(spec.modes)})"
         result = outcome.result

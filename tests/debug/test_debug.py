@@ -21,7 +21,7 @@ def test_tflite_debugger_ranks_layers_and_finds_the_first_jump(digits_artifacts,
     assert [layer.op for layer in good.layers][:2] == ["CONV_2D", "CONV_2D"] and len(good.ranked) == len(good.layers) >= 5
     assert min(layer.sqnr_db for layer in good.layers) > 30 and good.first_jump is None
     assert bad.first_jump is not None and bad.first_jump.index == 0 and bad.first_jump.sqnr_db < 10
-    assert bad.ranked[0].sqnr_db < 10 and "| rank | layer |" in bad.to_markdown()
+    assert bad.ranked[0].sqnr_db < 10 and "| rank | node | tensor |" in bad.to_markdown()
 
 
 def test_onnx_debugger_uses_the_same_report_format(tmp_path):
