@@ -64,7 +64,7 @@ class TFLiteBuilder(Builder):
         try:
             if options.float_nodes or options.float_ops:
                 # The manifest records the op names the given names resolved to.
-                flatbuffer, options.float_nodes = selective_quantize(tf, converter, options.float_nodes, options.float_ops)
+                flatbuffer, options.float_nodes, options.float_ops = selective_quantize(tf, converter, options.float_nodes, options.float_ops)
             else:
                 flatbuffer = converter.convert()
         except (ValueError, RuntimeError, TypeError, tf.errors.OpError) as error:
@@ -234,10 +234,10 @@ def _conversion_fix(options: TFLiteOptions) -> str:
     return "check the model converts with tf.lite.TFLiteConverter; see the message above"
 
 
-def selective_quantize(tf: Any, converter: Any, float_nodes: list[str], float_ops: list[str]) -> tuple[bytes, list[str]]:
-    """Quantize with the given layers and op types kept in float; float model I/O. Returns the model and the op
-    names `float_nodes` resolved to (`resolve_float_nodes`: checked against the calibrated model's ops, unknown
-    names refused with exit 2 before anything is quantized).
+def selective_quantize(tf: Any, converter: Any, float_nodes: list[str], float_ops: list[str]) -> tuple[bytes, list[str], list[str]]:
+    """Quantize with the given layers and op types kept in float; float model I/O. Returns the model, the op names
+    `float_nodes` resolved to and the op types (`resolve_float_nodes`, `_check_op_types`: checked against the
+    calibrated model's ops, unknown names refused with exit 2 before anything is quantized).
 
     What `QuantizationDebugger.get_nondebug_quantized_model()` does, without building the debugger first: its
     constructor refuses a model whose denylist leaves no NumericVerify op ("not in debug mode").
@@ -246,10 +246,27 @@ def selective_quantize(tf: Any, converter: Any, float_nodes: list[str], float_op
 
     calibrated = calibrate_only(converter)
     nodes = resolve_float_nodes(op_names(calibrated), float_nodes)
+    ops = _check_op_types(calibrated, float_ops)
     return bytes(tflite_convert.mlir_quantize(
         calibrated, disable_per_channel=converter._experimental_disable_per_channel, fully_quantize=False,
-        enable_numeric_verify=False, denylisted_ops=list(float_ops) or None, denylisted_nodes=nodes or None,
-    )), nodes
+        enable_numeric_verify=False, denylisted_ops=ops or None, denylisted_nodes=nodes or None,
+    )), nodes, ops
+
+
+def _check_op_types(flatbuffer: bytes, float_ops: list[str]) -> list[str]:
+    """`--exclude-op-types` as the model's TFLite op types (FULLY_CONNECTED; any case): the quantizer silently ignores
+    a name it does not know (measured: 'tfl.fully_connected' kept nothing in float), so unknown ones exit 2."""
+    import difflib
+
+    present = sorted(set(analyze_tflite(flatbuffer)["ops"]))
+    checked = []
+    for name in float_ops:
+        if name.upper() not in present:
+            close = difflib.get_close_matches(name.upper(), present, n=3)
+            raise UsageError(f"--exclude-op-types {name!r} is not an op type of the model (its ops: {', '.join(present)})",
+                             fix=f"did you mean {', '.join(close)}?" if close else "use the op types `edge-sdk inspect` lists")
+        checked.append(name.upper())
+    return checked
 
 
 def calibrate_only(converter: Any) -> bytes:

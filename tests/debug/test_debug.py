@@ -39,6 +39,10 @@ def test_onnx_debugger_uses_the_same_report_format(tmp_path):
     assert min(layer.sqnr_db for layer in good_report.layers) > 30
     assert bad_report.first_jump is not None and bad_report.first_jump.name == "Input3"
     assert all(layer.cumulative_sqnr_db is not None for layer in bad_report.layers)
+    # One naming scheme: each layer by the node name --exclude-nodes takes, its tensor name beside it where it differs.
+    assert all(layer.op == "input" or layer.float_key == [layer.name] for layer in good_report.layers)
+    renamed = [layer for layer in good_report.layers if layer.tensor]
+    assert renamed and all(layer.tensor != layer.name for layer in renamed) and f"| {renamed[0].name} | {renamed[0].tensor} |" in good_report.to_markdown(top=100)
     outcome = run_fallback(bad_report, tmp_path / "eval.npz", max_drop_points=2.0, output_dir=tmp_path / "fallback", max_samples=500, max_layers=2)
     assert outcome.baseline.drop_points > 20 and len(outcome.steps) >= 1
     # ONNX has no int16-activation mode: when int8 is not viable, the result says so instead of an int16x8 try.

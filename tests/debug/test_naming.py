@@ -46,3 +46,13 @@ def test_tflite_float_modes_refuse_exclude_nodes(tmp_path, capsys, digits_keras,
     code = main(["convert", str(digits_keras), "--quant", mode, "--exclude-nodes", "dense", "-o", str(tmp_path / "m.tflite"), "--quiet"])
     assert code == 2 and f"TFLite --quant {mode} cannot keep nodes or op types in float" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+def test_tflite_exclude_op_types_are_checked_against_the_model(tmp_path, capsys, digits_keras, digits_npz):
+    common = ["convert", str(digits_keras), "--quant", "int8", "--calib", str(digits_npz[0]), "--calib-samples", "50", *DIGITS_FLAGS, "--quiet"]
+    # TF's quantizer silently ignores an op type it does not know ('tfl.conv_2d' kept nothing in float): refused here.
+    assert main([*common, "--exclude-op-types", "tfl.conv_2d", "-o", str(tmp_path / "bad.tflite")]) == 2
+    assert "'tfl.conv_2d' is not an op type of the model" in capsys.readouterr().err
+    assert main([*common, "--exclude-op-types", "fully_connected", "-o", str(tmp_path / "fc.tflite")]) == 0
+    manifest = _manifest(tmp_path / "fc.tflite")
+    assert manifest["options"]["float_ops"] == ["FULLY_CONNECTED"] and manifest["integer_op_share"] < 1.0
