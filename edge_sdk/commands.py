@@ -339,7 +339,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def _cmd_debug(args: argparse.Namespace) -> int:
-    from edge_sdk.debug import debug_artifact
+    from edge_sdk.debug import debug_artifact, failed_validation_note
     from edge_sdk.debug.fallback import check_max_float_share, run_fallback
 
     from edge_sdk.quiet import framework_output
@@ -347,6 +347,9 @@ def _cmd_debug(args: argparse.Namespace) -> int:
     if args.max_drop is not None:
         check_max_float_share(args.max_float_share)
     preprocess = _preprocess_from_args(args)
+    note = failed_validation_note(args.artifact) if args.artifact.exists() else None
+    if note:  # printed here, before the framework output is captured (a print inside the capture would be swallowed)
+        print(f"note: {note}", file=sys.stderr)
     with framework_output(f"ranking the layers of {args.artifact}"):
         report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
     if args.output:
@@ -362,6 +365,8 @@ def _cmd_debug(args: argparse.Namespace) -> int:
         outcome = run_fallback(report, args.data, max_drop_points=args.max_drop, output_dir=args.fallback_dir or args.artifact.parent,
                                max_samples=args.eval_samples, preprocess=preprocess, input_key=args.input_key,
                                max_float_share=args.max_float_share, overwrite=args.overwrite)
+    if not outcome.viable and outcome.stopped:
+        print(f"note: int8 is not viable here for {args.artifact.name}: {outcome.stopped}", file=sys.stderr)
     if args.save_fallback:
         outcome.save(args.save_fallback, overwrite=args.overwrite)
     payload["fallback"] = outcome.to_dict()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,7 +194,6 @@ def run_fallback(
                 break
         if outcome.chosen is None:
             outcome.stopped = _stop_reason(limit, share_limit, len(candidates), len(report.layers), max_float_share, max_layers)
-            print(f"note: int8 is not viable here for {artifact.name}: {outcome.stopped}", file=sys.stderr)
             spec = FORMATS[manifest.format]
             if INT16X8 in spec.modes:
                 outcome.int16x8 = search.try_mode(staging / INT16X8 / f"{artifact.stem}_{INT16X8}{artifact.suffix}", INT16X8, [], [])

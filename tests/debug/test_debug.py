@@ -81,6 +81,7 @@ def test_debug_runs_on_an_artifact_that_failed_validation(tmp_path, capsys, digi
     (tmp_path / "kept_int8.tflite.manifest.json").write_text(json.dumps(manifest))
     code = main(["debug", str(artifact), "--reference", str(digits_keras), "--data", str(digits_npz[1]), "--samples", "20", "--json"])
     captured = capsys.readouterr()
-    assert code == 0 and json.loads(captured.out)["debug"]["layers"]
+    report = json.loads(captured.out)["debug"]
+    assert code == 0 and report["layers"] and "failed conversion validation" in report["notes"][0]
     notes = [line for line in captured.err.splitlines() if "failed conversion validation" in line]
     assert len(notes) == 1 and "kept_int8.tflite" in notes[0] and "cosine_mean 0.42" in notes[0]

@@ -90,3 +90,19 @@ def test_max_float_share_out_of_range_is_refused(outlier_model, capsys):
     code = main(["debug", str(int8), "--reference", str(out / "outlier.keras"), "--data", str(out / "eval.npz"), "--samples", "20",
                  "--max-drop", "3", "--max-float-share", "1.5", "--quiet"])
     assert code == 2 and "--max-float-share 1.5" in capsys.readouterr().err
+
+
+def test_a_failing_search_leaves_no_staging_folder(tmp_path, capsys, outlier_model):
+    """The source the artifact was converted from is gone, so the first try fails (exit 3): its staging folder goes too."""
+    import shutil
+
+    out, _ = outlier_model
+    source = tmp_path / "moved.keras"
+    shutil.copyfile(out / "outlier.keras", source)
+    artifact = api.convert(source, tmp_path / "moved_int8.tflite", mode="int8", calibration=out / "calib.npz").path
+    source.unlink()
+    fallback_dir = tmp_path / "fallback"
+    code = main(["debug", str(artifact), "--reference", str(out / "outlier.keras"), "--data", str(out / "eval.npz"), "--samples", "50",
+                 "--max-drop", "3", "--eval-samples", "200", "--fallback-dir", str(fallback_dir), "--quiet"])
+    assert code == 3 and "moved.keras" in capsys.readouterr().err
+    assert list(fallback_dir.iterdir()) == []
