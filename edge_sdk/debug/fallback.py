@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_sdk.artifact import load_artifact
+from edge_sdk.artifact import load_artifact, manifest_path_for
 from edge_sdk.debug.report import DebugReport
 from edge_sdk.errors import ConversionError, UsageError
 from edge_sdk.fileio import _write_error, check_can_write, write_json_atomic
@@ -183,6 +183,7 @@ def run_fallback(
     # At least one layer is always tried: on a tiny model a quarter is less than one layer.
     share_limit = max(1, math.floor(max_float_share * len(report.layers)))
     limit = min(len(candidates), share_limit, max_layers or len(candidates))
+    _check_outputs_free(artifact, Path(output_dir), limit, overwrite)
     with staging_folder(Path(output_dir) / f"{artifact.stem}_fallback") as staging:
         for count in range(1, limit + 1):
             chosen = candidates[:count]
@@ -256,11 +257,20 @@ class _Search:
         return self.measure(target, layers, nodes, mode)
 
 
+def _check_outputs_free(artifact: Path, output_dir: Path, limit: int, overwrite: bool) -> None:
+    """Refuse (exit 8) before the search, not after it, when a file the search may keep already exists."""
+    names = [f"{artifact.stem}_float{count}{artifact.suffix}" for count in range(1, limit + 1)] + [f"{artifact.stem}_{INT16X8}{artifact.suffix}"]
+    for name in names:
+        check_can_write(output_dir / name, overwrite, "fallback artifact")
+        check_can_write(manifest_path_for(output_dir / name), overwrite, "fallback manifest")
+
+
 def _keep(staged: Path, output_dir: Path, overwrite: bool) -> Path:
-    """Move the chosen try (its artifact, manifest and companions: everything in its own try folder) into
-    `output_dir`; returns the artifact's new path."""
+    """Move the chosen try (its companions, artifact and manifest: everything in its own try folder) into
+    `output_dir`, in the order a conversion publishes them; returns the artifact's new path."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    files = sorted(staged.parent.iterdir(), key=lambda path: path == staged)  # the artifact last: never a dangling manifest
+    manifest = manifest_path_for(staged)
+    files = [path for path in staged.parent.iterdir() if path not in (staged, manifest)] + [staged, manifest]
     for path in files:
         check_can_write(output_dir / path.name, overwrite, "fallback artifact")
     for path in files:

@@ -106,3 +106,13 @@ def test_a_failing_search_leaves_no_staging_folder(tmp_path, capsys, outlier_mod
                  "--max-drop", "3", "--eval-samples", "200", "--fallback-dir", str(fallback_dir), "--quiet"])
     assert code == 3 and "moved.keras" in capsys.readouterr().err
     assert list(fallback_dir.iterdir()) == []
+
+
+def test_an_existing_result_is_refused_before_the_search(tmp_path, capsys, outlier_model):
+    out, int8 = outlier_model
+    (tmp_path / "outlier_int8_int16x8.tflite").write_bytes(b"earlier result")
+    code = main(["debug", str(int8), "--reference", str(out / "outlier.keras"), "--data", str(out / "eval.npz"), "--samples", "20",
+                 "--max-drop", "3", "--eval-samples", "100", "--fallback-dir", str(tmp_path), "--quiet"])
+    assert code == 8 and "outlier_int8_int16x8.tflite" in capsys.readouterr().err
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["outlier_int8_int16x8.tflite"]
+    assert (tmp_path / "outlier_int8_int16x8.tflite").read_bytes() == b"earlier result"
