@@ -20,6 +20,15 @@ def test_onnx_exclude_nodes_maps_a_tensor_name_and_refuses_an_unknown_one(tmp_pa
     common = ["convert", str(model), "--to", "onnx", "--quant", "fp16", "--quiet"]
     assert main([*common, "--exclude-nodes", "Convolution28_Output_0", "-o", str(tmp_path / "fp16.onnx")]) == 0
     assert _manifest(tmp_path / "fp16.onnx")["options"]["exclude_nodes"] == ["Convolution28"]  # the node that produces it
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "fp16.onnx")).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    casts_to = {name: node.attribute[0].i for name, node in producers.items() if node.op_type == "Cast"}
+    convolutions = {node.name: node for node in graph.node if node.op_type == "Conv"}
+    # fp16 honoured it: that convolution runs in float (its weights cast back to float32), the other one in fp16.
+    assert casts_to.get(convolutions["Convolution28"].input[1]) == onnx.TensorProto.FLOAT
+    assert casts_to.get(convolutions["Convolution110"].input[1]) is None
     assert main([*common, "--exclude-nodes", "Convolutoin28", "-o", str(tmp_path / "bad.onnx")]) == 2
     err = capsys.readouterr().err
     assert "'Convolutoin28' is neither a node nor a tensor" in err and "Convolution28" in err
