@@ -68,7 +68,8 @@ class OnnxBuilder(Builder):
         elif options.mode == FP16:
             from converters.onnx_quantize import resolve_node_names, to_fp16_checked
 
-            to_fp16_checked(float_model, staged, resolve_node_names([float_path], options.exclude_nodes), options.exclude_op_types, notes)
+            options.exclude_nodes = resolve_node_names([float_path], options.exclude_nodes)  # the manifest records node names
+            to_fp16_checked(float_model, staged, options.exclude_nodes, options.exclude_op_types, notes)
         elif options.mode == DYNAMIC:
             _quantize_dynamic(float_path, staged, options, notes)
         else:

@@ -69,7 +69,11 @@ class TFLiteOptions:
         _check_mode(self, "tflite", "a TFLite")
         calibrated = FORMATS["tflite"].calibrated_modes
         if (self.float_nodes or self.float_ops) and self.mode not in calibrated:
-            raise UsageError(f"float nodes / ops apply to calibrated modes ({', '.join(calibrated)}), not --quant {self.mode}")
+            # The TFLite converter has no denylist outside calibrated quantization: fp16 / dynamic-range would
+            # silently convert every node anyway (issue 13), so the request is refused.
+            raise UsageError(f"TFLite --quant {self.mode} cannot keep nodes or op types in float (--exclude-nodes / --exclude-op-types / --float-nodes-from): "
+                             f"only its calibrated modes ({', '.join(calibrated)}) can",
+                             fix=f"drop the --exclude-* flags, use --quant {' or '.join(calibrated)}, or --to onnx --quant {self.mode} (which keeps them in float)")
 
 
 @dataclass
@@ -138,6 +142,9 @@ def options_from_settings(format_name: str, settings: dict[str, Any]) -> tuple[A
             given["exclude_nodes"] = sorted(set(given.get("exclude_nodes") or []) | set(float_nodes))
         else:
             given["float_nodes"] = list(float_nodes)
+    if "exclude_nodes" not in own and "float_nodes" in own:  # TFLite: --exclude-* are its float nodes / op types
+        given["float_nodes"] = list(dict.fromkeys([*given.get("float_nodes", []), *given.pop("exclude_nodes", [])]))
+        given["float_ops"] = list(dict.fromkeys([*given.get("float_ops", []), *given.pop("exclude_op_types", [])]))
     foreign = sorted(key for key in given if key not in own)
     if foreign:
         owners = {key: [name for name, other in FORMATS.items() if key in {f.name for f in dataclasses.fields(other.options_type())}] for key in foreign}
@@ -204,7 +211,8 @@ class OnnxArguments(_Arguments):
         group.add_argument("--per-channel", action=argparse.BooleanOptionalAction, default=None, help="per-channel weight scales (default on)")
         group.add_argument("--quant-types", choices=QUANT_TYPES, help="activation/weight integer types (default s8s8)")
         group.add_argument("--calib-method", choices=CALIBRATION_METHODS, help="calibration method (default MinMax)")
-        group.add_argument("--exclude-nodes", type=_comma_list, help="comma-separated node names to keep in float")
+        group.add_argument("--exclude-nodes", type=_comma_list, help="comma-separated nodes to keep in float: ONNX node names (tensor names are mapped to "
+                           "their node); TFLite int8/int16x8: op names as `edge-sdk debug` lists them, or Keras layer names. Unknown names: exit 2")
         group.add_argument("--exclude-op-types", type=_comma_list, help="comma-separated op types to keep in float, e.g. Softmax,Gemm")
 
 

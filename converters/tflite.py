@@ -63,7 +63,8 @@ class TFLiteBuilder(Builder):
         conversion.progress.message(f"converting {conversion.source} to TFLite {options.mode} ...")
         try:
             if options.float_nodes or options.float_ops:
-                flatbuffer = selective_quantize(tf, converter, options.float_nodes, options.float_ops)
+                # The manifest records the op names the given names resolved to.
+                flatbuffer, options.float_nodes, options.float_ops = selective_quantize(tf, converter, options.float_nodes, options.float_ops)
             else:
                 flatbuffer = converter.convert()
         except (ValueError, RuntimeError, TypeError, tf.errors.OpError) as error:
@@ -233,21 +234,85 @@ def _conversion_fix(options: TFLiteOptions) -> str:
     return "check the model converts with tf.lite.TFLiteConverter; see the message above"
 
 
-def selective_quantize(tf: Any, converter: Any, float_nodes: list[str], float_ops: list[str]) -> bytes:
-    """Quantize with the given layers (output tensor names) and op types kept in float; float model I/O.
+def selective_quantize(tf: Any, converter: Any, float_nodes: list[str], float_ops: list[str]) -> tuple[bytes, list[str], list[str]]:
+    """Quantize with the given layers and op types kept in float; float model I/O. Returns the model, the op names
+    `float_nodes` resolved to and the op types (`resolve_float_nodes`, `_check_op_types`: checked against the
+    calibrated model's ops, unknown names refused with exit 2 before anything is quantized).
 
     What `QuantizationDebugger.get_nondebug_quantized_model()` does, without building the debugger first: its
     constructor refuses a model whose denylist leaves no NumericVerify op ("not in debug mode").
     """
     from tensorflow.lite.python import convert as tflite_convert
 
-    converter.experimental_mlir_quantizer = True
-    converter._experimental_calibrate_only = True  # calibrate only; mlir_quantize applies the denylists
-    calibrated = converter.convert()
+    calibrated = calibrate_only(converter)
+    nodes = resolve_float_nodes(op_names(calibrated), float_nodes)
+    ops = _check_op_types(calibrated, float_ops)
     return bytes(tflite_convert.mlir_quantize(
         calibrated, disable_per_channel=converter._experimental_disable_per_channel, fully_quantize=False,
-        enable_numeric_verify=False, denylisted_ops=list(float_ops) or None, denylisted_nodes=list(float_nodes) or None,
-    ))
+        enable_numeric_verify=False, denylisted_ops=ops or None, denylisted_nodes=nodes or None,
+    )), nodes, ops
+
+
+def _check_op_types(flatbuffer: bytes, float_ops: list[str]) -> list[str]:
+    """`--exclude-op-types` as the model's TFLite op types (FULLY_CONNECTED; any case): the quantizer silently ignores
+    a name it does not know (measured: 'tfl.fully_connected' kept nothing in float), so unknown ones exit 2."""
+    import difflib
+
+    present = sorted(set(analyze_tflite(flatbuffer)["ops"]))
+    checked = []
+    for name in float_ops:
+        if name.upper() not in present:
+            close = difflib.get_close_matches(name.upper(), present, n=3)
+            raise UsageError(f"--exclude-op-types {name!r} is not an op type of the model (its ops: {', '.join(present)})",
+                             fix=f"did you mean {', '.join(close)}?" if close else "use the op types `edge-sdk inspect` lists")
+        checked.append(name.upper())
+    return checked
+
+
+def calibrate_only(converter: Any) -> bytes:
+    """The calibrated float model (ranges recorded, nothing quantized): what mlir_quantize takes."""
+    converter.experimental_mlir_quantizer = True
+    converter._experimental_calibrate_only = True  # calibrate only; mlir_quantize applies the denylists
+    return bytes(converter.convert())
+
+
+def op_names(flatbuffer: bytes) -> list[str]:
+    """Every op of the main subgraph by name. TFLite ops have no names of their own: the converter names an op by
+    its (first) output tensor, which is what the quantizer's `denylisted_nodes` and the debugger use."""
+    schema = require("ai_edge_litert.schema_py_generated", "reading .tflite files")
+    subgraph = schema.Model.GetRootAs(flatbuffer, 0).Subgraphs(0)
+    names = []
+    for index in range(subgraph.OperatorsLength()):
+        operator = subgraph.Operators(index)
+        if operator.OutputsLength() and operator.Outputs(0) >= 0:
+            names.append(subgraph.Tensors(operator.Outputs(0)).Name().decode("utf-8", "replace"))
+    return names
+
+
+def resolve_float_nodes(known: list[str], names: list[str]) -> list[str]:
+    """`--exclude-nodes` names as op names (`op_names`): an op name stays; a Keras layer name, or any part of a
+    fused op name (TFLite joins fused ops' names with ';', each a path like model/dense_1/MatMul), becomes every op
+    it names; an unknown name is refused (exit 2) with the nearest known names, never silently ignored."""
+    import difflib
+
+    resolved: list[str] = []
+    for name in names:
+        if name in known:
+            resolved.append(name)
+            continue
+        matches = [op for op in known if name in _name_parts(op)]
+        if not matches:
+            candidates = sorted({part for op in known for part in _name_parts(op)} | set(known))
+            close = difflib.get_close_matches(name, candidates, n=3)
+            raise UsageError(f"--exclude-nodes {name!r} is neither an op (output tensor) nor a layer of the model",
+                             fix=(f"did you mean {', '.join(close)}? " if close else "") + "`edge-sdk debug` lists the op names")
+        resolved += matches
+    return sorted(set(resolved), key=resolved.index)
+
+
+def _name_parts(op_name: str) -> set[str]:
+    fused = [part for part in op_name.split(";") if part]
+    return set(fused) | {segment for part in fused for segment in part.split("/") if segment}
 
 
 def quantization_converter(source: Path, options: TFLiteOptions, calibration: Dataset, input_shapes: dict[str, list[int]] | None, data: DataSettings) -> tuple[Any, Any, list[tuple[str, list[int]]]]:

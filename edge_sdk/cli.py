@@ -142,14 +142,19 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--trust-model", action="store_true", help="PyTorch factory: allow pickled checkpoints (DeepSpeed)")
     _add_output_args(inspect)
 
+    from edge_sdk.debug.fallback import DEFAULT_MAX_FLOAT_SHARE  # light: no runtime, a constant declared once
+
     debug = commands.add_parser("debug", help="rank an int8 artifact's layers by quantization error; --max-drop keeps the worst in float")
     debug.add_argument("artifact", type=Path, help="int8 .tflite or QDQ .onnx artifact with its manifest")
     debug.add_argument("--reference", type=Path, required=True, help="float model: the Keras source (TFLite) or the fp32 .onnx (ONNX)")
     debug.add_argument("--data", type=Path, required=True, help="real inputs (with labels for --max-drop)")
     debug.add_argument("--samples", type=int, default=200, help="samples for the per-layer error (default 200)")
-    debug.add_argument("--max-drop", type=float, help="float fallback: keep layers in float until the drop's upper bound is within this many points")
+    debug.add_argument("--max-drop", type=float, help="float fallback: keep layers in float until the drop's upper bound is within this many points; "
+                       "exit 0 when an artifact meets it (int8, or int16x8 once int8 is not viable), 10 when none does")
+    debug.add_argument("--max-float-share", type=float, default=DEFAULT_MAX_FLOAT_SHARE,
+                       help="fallback: stop (int8 is not viable here, try int16x8) before more than this share of the quantizable layers is in float (default %(default)s)")
     debug.add_argument("--eval-samples", type=int, default=1000, help="fallback: samples to measure each candidate on (default 1000)")
-    debug.add_argument("--fallback-dir", type=Path, help="fallback: folder for the re-quantized artifacts (default: beside the artifact)")
+    debug.add_argument("--fallback-dir", type=Path, help="fallback: folder for the artifact that meets the budget; the tries are built in a staging folder there and removed (default: beside the artifact)")
     debug.add_argument("--save-fallback", type=Path, help="fallback: write the chosen settings here (read by `convert --float-nodes-from`)")
     debug.add_argument("-o", "--output", type=Path, help="write the debug report (.json or .md)")
     debug.add_argument("--overwrite", action="store_true")

@@ -339,12 +339,17 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def _cmd_debug(args: argparse.Namespace) -> int:
-    from edge_sdk.debug import debug_artifact
-    from edge_sdk.debug.fallback import run_fallback
+    from edge_sdk.debug import debug_artifact, failed_validation_note
+    from edge_sdk.debug.fallback import check_max_float_share, run_fallback
 
     from edge_sdk.quiet import framework_output
 
+    if args.max_drop is not None:
+        check_max_float_share(args.max_float_share)
     preprocess = _preprocess_from_args(args)
+    note = failed_validation_note(args.artifact) if args.artifact.exists() else None
+    if note:  # printed here, before the framework output is captured (a print inside the capture would be swallowed)
+        print(f"note: {note}", file=sys.stderr)
     with framework_output(f"ranking the layers of {args.artifact}"):
         report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
     if args.output:
@@ -358,11 +363,16 @@ def _cmd_debug(args: argparse.Namespace) -> int:
         return 0
     with framework_output(f"searching a float fallback for {args.artifact}"):
         outcome = run_fallback(report, args.data, max_drop_points=args.max_drop, output_dir=args.fallback_dir or args.artifact.parent,
-                               max_samples=args.eval_samples, preprocess=preprocess, input_key=args.input_key)
+                               max_samples=args.eval_samples, preprocess=preprocess, input_key=args.input_key,
+                               max_float_share=args.max_float_share, overwrite=args.overwrite)
+    if not outcome.viable and outcome.stopped:
+        print(f"note: int8 is not viable here for {args.artifact.name}: {outcome.stopped}", file=sys.stderr)
     if args.save_fallback:
         outcome.save(args.save_fallback, overwrite=args.overwrite)
     payload["fallback"] = outcome.to_dict()
     print(json.dumps(payload, indent=2) if args.json else outcome.summary())
+    # 0 when an artifact meets the budget (int8 with layers in float, or int16x8 once int8 is not viable; the JSON
+    # says which: `viable`, `result_mode`), 10 (the accuracy gate's code) when none does.
     return 0 if outcome.within_budget else 10
 
 

@@ -11,18 +11,41 @@ from typing import Any
 
 from edge_sdk.debug.report import DebugReport, LayerError
 
-__all__ = ["DebugReport", "LayerError", "debug_artifact"]
+__all__ = ["DebugReport", "LayerError", "debug_artifact", "failed_validation_note"]
 
 
 def debug_artifact(artifact: str | Path, reference: str | Path, data: str | Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None, verify: bool = True) -> DebugReport:
     """Per-layer quantization error of `artifact` against its float `reference` on real `data`, ranked.
 
-    With `verify` (the default), an artifact whose sha256 does not match its manifest is refused (exit 3)."""
+    With `verify` (the default), an artifact whose sha256 does not match its manifest is refused (exit 3). An
+    artifact kept although it failed conversion validation (`convert --keep-failed`) is debugged - that is what it
+    was kept for - with a note first among the report's notes (`failed_validation_note`)."""
     from edge_sdk.artifact import load_artifact
-    from edge_sdk.errors import UsageError
-    from edge_sdk.models import detect_model_kind
 
     load_artifact(Path(artifact), verify=verify)
+    report = _debug(Path(artifact), Path(reference), Path(data), samples, seed, preprocess, input_key)
+    note = failed_validation_note(Path(artifact))
+    if note:
+        report.notes.insert(0, note)
+    return report
+
+
+def failed_validation_note(artifact: Path) -> str | None:
+    """One line when `artifact`'s manifest records a failed conversion validation (`convert --keep-failed`), else
+    None. The CLI prints it on stderr; `debug_artifact` puts it first among the report's notes."""
+    from edge_sdk.manifest import read_manifest
+
+    manifest = read_manifest(Path(artifact))
+    if manifest is None or not manifest.failed_validation:
+        return None
+    validation = manifest.validation or {}
+    figures = ", ".join(f"{key} {validation[key]:.4g}" for key in ("cosine_mean", "sqnr_db") if isinstance(validation.get(key), (int, float)))
+    return f"{Path(artifact).name} failed conversion validation ({figures or 'see its manifest'}); debugging it anyway"
+
+
+def _debug(artifact: Path, reference: Path, data: Path, samples: int, seed: int, preprocess: dict[str, Any] | None, input_key: str | None) -> DebugReport:
+    from edge_sdk.errors import UsageError
+    from edge_sdk.models import detect_model_kind
 
     kind = detect_model_kind(Path(artifact))
     if kind == "tflite":

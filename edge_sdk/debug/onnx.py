@@ -87,7 +87,10 @@ def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 20
         # A graph input has no producing node: keeping it in float means excluding the nodes that read it.
         float_nodes = [producer.name] if producer is not None else [node.name for node in consumers.get(name, [])]
         op = producer.op_type if producer is not None else "input"
-        layers.append(LayerError(index=order.get(name, -1), name=name, op=op, sqnr_db=local, float_key=float_nodes, cumulative_sqnr_db=cumulative))
+        # One naming scheme: the node name (what --exclude-nodes takes), the tensor name beside it where it differs.
+        node = producer.name if producer is not None and producer.name else name
+        layers.append(LayerError(index=order.get(name, -1), name=node, op=op, sqnr_db=local, float_key=float_nodes, cumulative_sqnr_db=cumulative,
+                                 tensor=name if node != name else None))
     layers.sort(key=lambda layer: layer.index)
     for position, layer in enumerate(layers):
         layer.index = position

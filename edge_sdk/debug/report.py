@@ -21,7 +21,9 @@ HEALTHY_DB = 30.0
 class LayerError:
     """Quantization error of one layer's output on real inputs.
 
-    `sqnr_db` is the layer's own error (its float result on the same quantized inputs against its quantized
+    `name` is the node name `--exclude-nodes` takes (ONNX: the node that produces the activation, the tensor's own
+    name for a graph input; TFLite: the op's output tensor name, which is how TFLite names an op); `tensor` is the
+    activation's tensor name where it differs. `sqnr_db` is the layer's own error (its float result on the same quantized inputs against its quantized
     result); `cumulative_sqnr_db`, where the runtime gives it, compares with the float model's activation, so it
     includes the error of every layer before. `float_key` is what keeps this layer in float in a re-conversion
     (TFLite: the output tensor name for denylisted_nodes; ONNX: node names for nodes_to_exclude).
@@ -35,6 +37,7 @@ class LayerError:
     cumulative_sqnr_db: float | None = None
     rmse_over_scale: float | None = None
     scale: float | None = None
+    tensor: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {key: _finite(value) for key, value in asdict(self).items()}
@@ -86,11 +89,11 @@ class DebugReport:
             "",
             f"First layer where the error jumps: **{jump.name}** ({jump.op}, {jump.sqnr_db:.1f} dB)" if jump else "No jump: the error grows gradually.",
             "",
-            "| rank | layer | op | SQNR dB | cumulative SQNR dB | RMSE/scale |",
-            "| ---: | --- | --- | ---: | ---: | ---: |",
+            "| rank | node | tensor | op | SQNR dB | cumulative SQNR dB | RMSE/scale |",
+            "| ---: | --- | --- | --- | ---: | ---: | ---: |",
         ]
         for rank, layer in enumerate(self.ranked[:top], start=1):
-            lines.append(f"| {rank} | {layer.name} | {layer.op} | {layer.sqnr_db:.1f} | {_fmt(layer.cumulative_sqnr_db)} | {_fmt(layer.rmse_over_scale, '.2f')} |")
+            lines.append(f"| {rank} | {layer.name} | {layer.tensor or '(same)'} | {layer.op} | {layer.sqnr_db:.1f} | {_fmt(layer.cumulative_sqnr_db)} | {_fmt(layer.rmse_over_scale, '.2f')} |")
         lines.extend(f"\n_{note}_" for note in self.notes)
         return "\n".join(lines) + "\n"
 

@@ -1,0 +1,67 @@
+"""One naming scheme for `--exclude-nodes` (issue 13 Build 7): node names, tensor names mapped to their node, unknown
+names refused (exit 2) for ONNX and TFLite; fp16 honours the flag (ONNX) or refuses it (TFLite)."""
+
+import json
+
+import pytest
+
+from edge_sdk.cli import main
+from tests.conftest import DIGITS_PREPROCESS, shared
+
+DIGITS_FLAGS = ["--scale", str(DIGITS_PREPROCESS["scale"]), "--layout", DIGITS_PREPROCESS["layout"]]
+
+
+def _manifest(path):
+    return json.loads(path.with_name(path.name + ".manifest.json").read_text())
+
+
+def test_onnx_exclude_nodes_maps_a_tensor_name_and_refuses_an_unknown_one(tmp_path, capsys):
+    model = shared("onnx_zoo_mnist/model.onnx")
+    common = ["convert", str(model), "--to", "onnx", "--quant", "fp16", "--quiet"]
+    assert main([*common, "--exclude-nodes", "Convolution28_Output_0", "-o", str(tmp_path / "fp16.onnx")]) == 0
+    assert _manifest(tmp_path / "fp16.onnx")["options"]["exclude_nodes"] == ["Convolution28"]  # the node that produces it
+    import onnx
+
+    graph = onnx.load(str(tmp_path / "fp16.onnx")).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    casts_to = {name: node.attribute[0].i for name, node in producers.items() if node.op_type == "Cast"}
+    convolutions = {node.name: node for node in graph.node if node.op_type == "Conv"}
+    # fp16 honoured it: that convolution runs in float (its weights cast back to float32), the other one in fp16.
+    assert casts_to.get(convolutions["Convolution28"].input[1]) == onnx.TensorProto.FLOAT
+    assert casts_to.get(convolutions["Convolution110"].input[1]) is None
+    assert main([*common, "--exclude-nodes", "Convolutoin28", "-o", str(tmp_path / "bad.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "'Convolutoin28' is neither a node nor a tensor" in err and "Convolution28" in err
+    assert not (tmp_path / "bad.onnx").exists()
+
+
+def test_tflite_exclude_nodes_maps_a_keras_layer_and_refuses_an_unknown_one(tmp_path, capsys, digits_keras, digits_npz):
+    import keras
+
+    dense = keras.models.load_model(digits_keras).layers[-1].name  # the classifier layer, e.g. dense_1
+    common = ["convert", str(digits_keras), "--quant", "int8", "--calib", str(digits_npz[0]), "--calib-samples", "50", *DIGITS_FLAGS, "--quiet"]
+    assert main([*common, "--exclude-nodes", dense, "-o", str(tmp_path / "kept.tflite")]) == 0
+    nodes = _manifest(tmp_path / "kept.tflite")["options"]["float_nodes"]
+    # The layer became its op name(s): full op names, each naming the layer, as `edge-sdk debug` lists them.
+    assert nodes and all(f"/{dense}/" in node for node in nodes) and dense not in nodes
+    assert main([*common, "--exclude-nodes", dense + "x", "-o", str(tmp_path / "bad.tflite")]) == 2
+    err = capsys.readouterr().err
+    assert f"--exclude-nodes '{dense}x' is neither an op" in err and f"did you mean {dense}" in err
+    assert not (tmp_path / "bad.tflite").exists()
+
+
+@pytest.mark.parametrize("mode", ["fp16", "dynamic"])
+def test_tflite_float_modes_refuse_exclude_nodes(tmp_path, capsys, digits_keras, mode):
+    code = main(["convert", str(digits_keras), "--quant", mode, "--exclude-nodes", "dense", "-o", str(tmp_path / "m.tflite"), "--quiet"])
+    assert code == 2 and f"TFLite --quant {mode} cannot keep nodes or op types in float" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_tflite_exclude_op_types_are_checked_against_the_model(tmp_path, capsys, digits_keras, digits_npz):
+    common = ["convert", str(digits_keras), "--quant", "int8", "--calib", str(digits_npz[0]), "--calib-samples", "50", *DIGITS_FLAGS, "--quiet"]
+    # TF's quantizer silently ignores an op type it does not know ('tfl.conv_2d' kept nothing in float): refused here.
+    assert main([*common, "--exclude-op-types", "tfl.conv_2d", "-o", str(tmp_path / "bad.tflite")]) == 2
+    assert "'tfl.conv_2d' is not an op type of the model" in capsys.readouterr().err
+    assert main([*common, "--exclude-op-types", "fully_connected", "-o", str(tmp_path / "fc.tflite")]) == 0
+    manifest = _manifest(tmp_path / "fc.tflite")
+    assert manifest["options"]["float_ops"] == ["FULLY_CONNECTED"] and manifest["integer_op_share"] < 1.0
