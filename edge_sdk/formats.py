@@ -107,6 +107,11 @@ def resolve(reference: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+# Measured (issue 13): the PP-OCR detector's per-channel int8 probability map is 6.8 dB from its source on the
+# validation samples, with mask IoU ~0.8 (tests/real/test_ppocr_detector.py: a usable artifact); outputs that
+# collapsed are near 0 dB (the score rows of a packed detector, tests/test_conversion_gate.py).
+INT8_MIN_SQNR_DB = 5.0
+
 FORMATS: dict[str, FormatSpec] = {
     spec.name: spec
     for spec in (
@@ -115,7 +120,7 @@ FORMATS: dict[str, FormatSpec] = {
             "converters.options:TFLiteOptions", "converters.options:TFLiteArguments",
             # Float modes must match closely; quantized ones only have to be sane (accuracy is bench's job).
             tolerances={FP32: Tolerance(0.9999, min_sqnr_db=40.0, min_detection_recall=0.95), FP16: Tolerance(0.999, min_sqnr_db=30.0, min_detection_recall=0.9),
-                        DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0, min_detection_recall=0.8), INT8: Tolerance(0.9, min_sqnr_db=10.0, min_detection_recall=0.7),
+                        DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0, min_detection_recall=0.8), INT8: Tolerance(0.9, min_sqnr_db=INT8_MIN_SQNR_DB, min_detection_recall=0.7),
                         INT16X8: Tolerance(0.98, min_sqnr_db=15.0, min_detection_recall=0.8)},
             calibrated_modes=(INT8, INT16X8), source_kinds=("keras", "h5", "savedmodel", "onnx", "pt2", "torchscript", "torch"), inspector="edge_sdk.inspection:inspect_tflite",
         ),
@@ -124,7 +129,7 @@ FORMATS: dict[str, FormatSpec] = {
             "converters.options:OnnxOptions", "converters.options:OnnxArguments",
             tolerances={FP32: Tolerance(0.99999, atol=1e-4, min_sqnr_db=40.0, min_detection_recall=0.95),
                         FP16: Tolerance(0.999, min_sqnr_db=30.0, min_detection_recall=0.9),
-                        DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0, min_detection_recall=0.8), INT8: Tolerance(0.9, min_sqnr_db=10.0, min_detection_recall=0.7)},
+                        DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0, min_detection_recall=0.8), INT8: Tolerance(0.9, min_sqnr_db=INT8_MIN_SQNR_DB, min_detection_recall=0.7)},
             calibrated_modes=(INT8,), source_kinds=("keras", "h5", "savedmodel", "onnx", "pt2", "torchscript", "torch"),
             inspector="edge_sdk.inspection:analyze_onnx",
         ),
