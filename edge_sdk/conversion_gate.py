@@ -147,3 +147,19 @@ def summary(records: list[dict[str, Any]], tolerance: Tolerance) -> dict[str, An
     if recalls:
         report["detection_recall"] = min(recalls)
     return report
+
+
+def tolerance_table() -> str:
+    """The format table's validation tolerances as a Markdown table (the README copies it; a test keeps them equal)."""
+    from edge_sdk.formats import FORMATS
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:g}"
+
+    rows = ["| format | mode | mean cosine >= | SQNR (dB) >= | matched-detection recall >= | max abs error <= |", "| --- | --- | --- | --- | --- | --- |"]
+    for spec in FORMATS.values():
+        for mode in spec.modes:
+            tolerance = spec.tolerance(mode)
+            rows.append(f"| {spec.name} | {mode} | {cell(tolerance.min_cosine)} | {cell(tolerance.min_sqnr_db)} | "
+                        f"{cell(tolerance.min_detection_recall)} | {cell(tolerance.atol)} |")
+    return "\n".join(rows)

@@ -188,3 +188,10 @@ def test_degenerate_calibration_warning_is_kept_in_the_manifest_and_shown(detect
     from edge_sdk.report.api import report_document
 
     assert any(warnings[0] in warning["message"] for warning in report_document([results])["warnings"])
+
+
+def test_readme_thresholds_are_the_format_tables():
+    from edge_sdk.conversion_gate import tolerance_table
+    from tests.conftest import REPO
+
+    assert tolerance_table() in (REPO / "README.md").read_text()
