@@ -183,6 +183,9 @@ def _convert_in_staging(builder: Builder, conversion: Conversion, output: Path, 
         record = builder.manifest(conversion, report)
         if conversion.warnings:  # e.g. degenerate calibration data allowed by --allow-degenerate-calibration
             record["warnings"] = list(conversion.warnings)
+        io = record.get("io") or record.get("signature") or {}
+        for tensor in io.get("outputs") or []:  # the user's --output-kind is what the output is
+            tensor["kind"] = conversion.data.output_kinds.kinds.get(tensor.get("name"), tensor.get("kind"))
         if writes:  # the template owns what identifies the artifact's bytes
             record.setdefault("sha256", sha256_of(conversion.staged))
             record.setdefault("size_bytes", conversion.staged.stat().st_size + sum((staging / name).stat().st_size for name in conversion.companions))

@@ -113,6 +113,7 @@ def test_healthy_variant_passes_with_the_fix_the_message_names(detector, tmp_pat
     assert record["score_sqnr_db"] == pytest.approx(_sqnr_db(ours[:, 4:], theirs[:, 4:]), abs=1e-6)
     assert record["score_sqnr_db"] >= INT8_ONNX.min_sqnr_db
     assert read_manifest(healthy).options["output_kinds"]["kinds"] == {"output0": "detections"}
+    assert [tensor.kind for tensor in read_manifest(healthy).outputs] == ["detections"]
 
 
 def test_output_kind_naming_no_output_is_refused(detector, tmp_path, capsys):
