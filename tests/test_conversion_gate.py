@@ -170,6 +170,8 @@ def test_bench_and_run_warn_about_a_failed_artifact_without_refusing_it(detector
     assert any("FAILED validation" in flag for flag in document["rows"][0]["flags"])
     assert main(["run", str(kept), "--inputs", str(data), "--runs", "2", "--warmup", "1", "-o", str(tmp_path / "run.json")]) == 0
     assert "FAILED validation" in capsys.readouterr().err
+    assert main(["inspect", str(kept)]) == 0
+    assert "this artifact FAILED validation against its source" in capsys.readouterr().out
 
 
 def test_degenerate_calibration_warning_is_kept_in_the_manifest_and_shown(detector, tmp_path, capsys):
