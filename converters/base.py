@@ -25,10 +25,10 @@ import numpy as np
 from converters.options import DataSettings
 from edge_sdk.artifact import Artifact, load_artifact, manifest_path_for
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec
-from edge_sdk.errors import ConversionError, EdgeSdkError, OutputWriteError, UsageError
-from edge_sdk.fidelity import OutputKinds, compare_output, kind_of, primary_fidelity, weak_outputs
+from edge_sdk.errors import ConversionError, OutputWriteError, UsageError
+from edge_sdk.fidelity import OutputKinds, weak_outputs
 from edge_sdk.fileio import WRITE_ERRNOS, check_can_write, check_writable_folder, sha256_of
-from edge_sdk.formats import FORMATS, FormatSpec, Tolerance, format_named
+from edge_sdk.formats import FORMATS, INT8, INT16X8, FormatSpec, Tolerance, format_named
 from edge_sdk.manifest import manifest_from_record, write_manifest
 from edge_sdk.progress import Progress
 from edge_sdk.staging import publish, staging_folder, working_directory
@@ -55,6 +55,7 @@ class Conversion:
     started: float = 0.0
     seconds: float = 0.0
     details: dict[str, Any] = field(default_factory=dict)  # what the build found out, for the builder's manifest
+    warnings: list[str] = field(default_factory=list)  # kept in the manifest's `warnings` (inspect and bench show them)
 
     @property
     def mode(self) -> str:
@@ -121,8 +122,13 @@ class Builder:
         return "check the calibration data matches the evaluation preprocessing (edge-sdk inspect shows the spec)"
 
 
-def convert_with(format_name: str, source: Any, output: Path, options: Any, data: DataSettings, *, overwrite: bool = False, progress: Progress | None = None) -> Artifact:
-    """Convert `source` to `output` in the format `format_name` with typed options: the one path of every conversion."""
+def convert_with(format_name: str, source: Any, output: Path, options: Any, data: DataSettings, *, overwrite: bool = False, progress: Progress | None = None,
+                 keep_failed: bool = False) -> Artifact:
+    """Convert `source` to `output` in the format `format_name` with typed options: the one path of every conversion.
+
+    An artifact that fails validation is refused (ConversionError, exit 6) and nothing is written; with
+    `keep_failed` it is written with its manifest marked failed (`validation.status == "failed"`, the report beside
+    it) for `edge-sdk debug`, and the ConversionError is still raised (its `kept_artifact` is the path)."""
     spec = format_named(format_name)
     builder: Builder = spec.converter().BUILDER
     output = Path(os.path.abspath(output))
@@ -147,7 +153,7 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
     _check_informative(conversion)
     conversion.loaded = builder.load(conversion)
     try:
-        return _convert_in_staging(builder, conversion, output, writes)
+        return _convert_in_staging(builder, conversion, output, writes, keep_failed)
     except OSError as error:
         if error.errno not in WRITE_ERRNOS:
             raise
@@ -157,7 +163,7 @@ def convert_with(format_name: str, source: Any, output: Path, options: Any, data
                                fix="free disk space (or choose another output folder) and run again") from error
 
 
-def _convert_in_staging(builder: Builder, conversion: Conversion, output: Path, writes: bool) -> Artifact:
+def _convert_in_staging(builder: Builder, conversion: Conversion, output: Path, writes: bool, keep_failed: bool = False) -> Artifact:
     # Every third-party step (the build, running the source and the artifact) runs with the staging folder as its
     # working directory: tools that drop scratch files there (ORT's quant_pre_process) never touch the user's folder.
     with staging_folder(output) as staging, working_directory(staging):
@@ -171,7 +177,15 @@ def _convert_in_staging(builder: Builder, conversion: Conversion, output: Path, 
         else:
             report = validate_against_source(conversion, runner, lambda samples: builder.source_outputs(conversion, samples), builder.conversion_fix(conversion))
             report.update(builder.validation_extra(conversion))
+        failure = validation_failure(conversion, report, builder.conversion_fix(conversion), keep_failed) if report.get("status") == "failed" else None
+        if failure is not None and not keep_failed:
+            raise failure  # the staging folder goes with it: nothing is written
         record = builder.manifest(conversion, report)
+        if conversion.warnings:  # e.g. degenerate calibration data allowed by --allow-degenerate-calibration
+            record["warnings"] = list(conversion.warnings)
+        io = record.get("io") or record.get("signature") or {}
+        for tensor in io.get("outputs") or []:  # the user's --output-kind is what the output is
+            tensor["kind"] = conversion.data.output_kinds.kinds.get(tensor.get("name"), tensor.get("kind"))
         if writes:  # the template owns what identifies the artifact's bytes
             record.setdefault("sha256", sha256_of(conversion.staged))
             record.setdefault("size_bytes", conversion.staged.stat().st_size + sum((staging / name).stat().st_size for name in conversion.companions))
@@ -179,6 +193,11 @@ def _convert_in_staging(builder: Builder, conversion: Conversion, output: Path, 
         if writes:
             publish(conversion.staged, output, conversion.companions)
         write_manifest(output, manifest)
+    if failure is not None:  # --keep-failed: kept, marked failed (validation.status), and still exit 6
+        failure.message += (f"\nkept the artifact that failed validation at {output} (its manifest says validation status \"failed\"); "
+                            f"`edge-sdk debug {output}` runs on it")
+        failure.kept_artifact = output  # type: ignore[attr-defined]
+        raise failure
     # An engine built on a device without --fetch-engine stays there: no local bytes to verify.
     return load_artifact(output) if output.is_file() else Artifact(output, manifest)
 
@@ -196,6 +215,8 @@ def _check_informative(conversion: Conversion) -> None:
     ]
     if any(notes):
         conversion.details["degenerate_data"] = [note for note in notes if note]
+        conversion.warnings += [f"{note} (--allow-degenerate-calibration): the artifact's ranges and validation figures may not hold on real data"
+                                for note in notes if note]
 
 
 def _absolute(data: DataSettings) -> DataSettings:
@@ -214,11 +235,15 @@ def _absolute_source(source: Any) -> Any:
 
 
 def validate_against_source(conversion: Conversion, runner: Any, source_outputs: Callable[[list[dict[str, np.ndarray]]], list[np.ndarray]], fix: str) -> dict[str, Any]:
-    """Run the artifact and its source on the same real samples and compare EVERY output (STYLE 14).
+    """Run the artifact and its source on the same real samples and gate EVERY output by its kind (STYLE 14).
 
-    Outputs pair by name when the names agree, else by position (a converter may rename them). The gate is the
-    format table's tolerance for the mode: the worst output's mean cosine, and for modes with an `atol` the
-    largest absolute error. Raises ConversionError when the artifact does not behave like its source."""
+    Outputs pair by name when the names agree, else by position (a converter may rename them). Each output is held
+    to the format table's tolerance for the mode by the figures that fit its kind (edge_sdk.conversion_gate): whole-
+    tensor cosine and SQNR, or for a packed detections output its score rows' SQNR and matched recall. Returns the
+    validation report (every output's figures and gates); its status is "failed" when an output failed a gate:
+    the template then refuses the artifact (ConversionError, see `validation_failure`), or keeps it marked failed."""
+    from edge_sdk.conversion_gate import failures, judge_output, summary
+
     data = conversion.validation_data
     if data is None:
         raise ValueError("validate_against_source needs validation data")
@@ -239,50 +264,49 @@ def validate_against_source(conversion: Conversion, runner: Any, source_outputs:
     artifact = [np.stack([row[index] for row in artifact_rows]) for index in range(len(output_names))]
     source = source_outputs(samples)
     pairs = _pair_outputs(artifact, source, conversion)
-    per_output = []
-    for name, (ours, theirs) in zip(output_names, pairs):
-        # Over a single value top-1 and cosine are always perfect: left out (None), not reported (edge_sdk.fidelity).
-        figures = primary_fidelity(ours, theirs)
-        per_output.append({"name": name, **{key: (None if value is None or not np.isfinite(value) else float(value)) for key, value in figures.items()},
-                           **_by_kind(name, ours, theirs)})
-    worst = min(per_output, key=lambda figures: figures["cosine_mean"] if figures["cosine_mean"] is not None else 1.0)
-    cosine = worst["cosine_mean"] if worst["cosine_mean"] is not None else 1.0
-    max_error = max((figures["max_abs_error"] or 0.0) for figures in per_output)
-    within_atol = tolerance.atol is None or max_error <= tolerance.atol
-    passed = cosine >= tolerance.min_cosine and within_atol
-    report: dict[str, Any] = {"status": "passed" if passed else "failed", "samples": len(samples), "min_cosine": tolerance.min_cosine,
-                              **{key: value for key, value in worst.items() if key != "name"}, "max_abs_error": max_error}
-    if tolerance.atol is not None:
-        report["atol"] = tolerance.atol
-    # Recorded for the next issue's gate; not gated yet.
-    report["min_sqnr_db"] = tolerance.min_sqnr_db
-    if len(per_output) > 1:
-        report["outputs"] = per_output
-    # Each output's figures by its kind (edge_sdk.fidelity); weak ones are named with a warning, not gated.
-    weak = weak_outputs({figures["name"]: figures["by_kind"] for figures in per_output if figures.get("by_kind")})
+    given = _output_kinds(conversion, output_names)
+    records = [judge_output(name, ours, theirs, tolerance, given) for name, (ours, theirs) in zip(output_names, pairs)]
+    failed = failures(records)
+    report: dict[str, Any] = {"status": "failed" if failed else "passed", "samples": len(samples), **summary(records, tolerance), "outputs": records}
+    if failed:
+        report["failures"] = failed
+    # The kinds' own figures (top-1, decision agreement, mask IoU...) that look weak are named with a warning.
+    weak = weak_outputs({record["name"]: record["by_kind"] for record in records if record.get("by_kind") and record["kind"] != "detections"})
     if weak:
         report["weak_outputs"] = weak
         for line in weak:
             print(f"warning: validation of the {conversion.mode} {conversion.format.name} model against {conversion.source_label}: {line}", file=sys.stderr)
-    if not passed:
-        raise ConversionError(
-            f"the {conversion.mode} {conversion.format.name} model does not behave like {conversion.source_label}: mean cosine {cosine:.6f} "
-            f"(needs {tolerance.min_cosine}) on output {worst['name']}, max abs error {max_error:.3g}"
-            + (f" (allowed {tolerance.atol})" if tolerance.atol is not None else "")
-            + f" on {len(samples)} real samples (SQNR {worst['sqnr_db']} dB)",
-            fix=fix,
-        )
     return report
 
 
-def _by_kind(name: str, ours: np.ndarray, theirs: np.ndarray) -> dict[str, Any]:
-    """The output's kind and the figures of that kind (edge_sdk.fidelity), or nothing when they cannot be computed."""
-    try:
-        kind = kind_of(name, np.asarray(theirs), OutputKinds())
-        record = compare_output(kind, ours, theirs, OutputKinds().threshold(name), None)
-    except (ValueError, EdgeSdkError):
-        return {}
-    return {"kind": kind, "by_kind": record}
+def validation_failure(conversion: Conversion, report: dict[str, Any], fix: str, kept: bool = False) -> ConversionError:
+    """The error of a failed validation: every output and figure that failed, with its threshold, and a true fix."""
+    from edge_sdk.conversion_gate import collapsed_scores
+
+    fixes = [fix]
+    if collapsed_scores(report["outputs"]):
+        fixes.append("a packed detector output's score rows share one quantization scale with its large box coordinates: "
+                     "keep the node that packs them (its final Concat) in float (ONNX: --exclude-nodes NAME; `edge-sdk debug` ranks the layers)")
+    if conversion.mode == INT8 and INT16X8 in conversion.format.modes:
+        fixes.append(f"or try --quant {INT16X8} (16-bit activations)")
+    if not kept:
+        fixes.append("add --keep-failed to keep the artifact (its manifest marked failed) and run `edge-sdk debug` on it")
+    return ConversionError(
+        f"the {conversion.mode} {conversion.format.name} model does not behave like {conversion.source_label} "
+        f"(validation on {report['samples']} real samples, the format table's {conversion.format.name} {conversion.mode} tolerances): "
+        + "; ".join(f"on output {line}" for line in report["failures"]),
+        fix="; ".join(fixes),
+    )
+
+
+def _output_kinds(conversion: Conversion, output_names: list[str]) -> OutputKinds:
+    """What the user said about the outputs (`--output-kind`), checked against the artifact's output names."""
+    given = conversion.data.output_kinds
+    unknown = sorted(set(given.kinds) - set(output_names))
+    if unknown:
+        raise UsageError(f"--output-kind names {', '.join(unknown)}, which the {conversion.format.name} model does not output (its outputs: {', '.join(output_names)})",
+                         fix="name one of the artifact's outputs (edge-sdk inspect lists them)")
+    return given
 
 
 def _pair_outputs(artifact: list[np.ndarray], source: list[np.ndarray], conversion: Conversion) -> list[tuple[np.ndarray, np.ndarray]]:

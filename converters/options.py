@@ -35,14 +35,24 @@ class DataSettings:
     input_shapes: dict[str, list[int]] | None = None
     # All-zero or constant calibration / validation data is refused (edge_sdk.data_sanity) unless this is set.
     allow_degenerate_calibration: bool = False
+    # What outputs are, for validation by kind (edge_sdk.conversion_gate): an edge_sdk.fidelity.OutputKinds, or the
+    # `--output-kind` texts ("output0:detections:boxes=0-3,scores=4-,layout=CN"); default: inferred per output.
+    output_kinds: Any = None
 
     def __post_init__(self) -> None:
+        from edge_sdk.fidelity import OutputKinds, parse_output_kinds  # numpy, no runtime
+
         self.calibration = Path(self.calibration) if self.calibration else None
         self.validation_data = Path(self.validation_data) if self.validation_data else None
+        if not isinstance(self.output_kinds, OutputKinds):
+            self.output_kinds = parse_output_kinds(list(self.output_kinds or []))
 
     def record(self) -> dict[str, Any]:
         """The settings a manifest records among the options (how the artifact was made)."""
-        return {"calibration_samples": self.calibration_samples, "seed": self.seed, "input_shapes": self.input_shapes, "validation_samples": self.validation_samples}
+        record = {"calibration_samples": self.calibration_samples, "seed": self.seed, "input_shapes": self.input_shapes, "validation_samples": self.validation_samples}
+        if self.output_kinds.kinds:
+            record["output_kinds"] = self.output_kinds.to_dict()
+        return record
 
 
 def _check_mode(options: Any, format_name: str, label: str) -> None:

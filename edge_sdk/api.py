@@ -24,9 +24,15 @@ def convert(
     trust_model: bool = False,
     overwrite: bool = False,
     progress: Progress | None = None,
+    keep_failed: bool = False,
     **settings: Any,
 ) -> Artifact:
     """Convert a float model to an artifact; writes OUTPUT and OUTPUT.manifest.json.
+
+    The artifact is validated against its source on real data (the validation or calibration data), every output
+    by its kind against the format table's tolerances (edge_sdk.conversion_gate); one that fails raises
+    ConversionError (exit 6) and nothing is written, or with `keep_failed=True` it is written, its manifest marked
+    failed (`manifest.validation["status"] == "failed"`), and ConversionError is still raised.
 
     Typed: `convert(model, "m.tflite", TFLiteOptions(mode="int8"), data=DataSettings(calibration="calib.npz"))`
     with TFLiteOptions / OnnxOptions / TensorRTOptions (converters.options). The format is the options' row in
@@ -34,7 +40,7 @@ def convert(
 
     Keywords (the same path): `convert(model, "m.onnx", to="onnx", mode="int8", calibration=..., per_channel=...)`:
     `to` (default tflite) and `mode` (default fp32), the DataSettings fields (calibration, validation_data,
-    preprocess, input_key, calibration_samples, seed, input_shapes), any field of the format's options class,
+    preprocess, input_key, calibration_samples, seed, input_shapes, output_kinds, allow_degenerate_calibration), any field of the format's options class,
     and `float_nodes` (layers kept in float: TFLite output tensor names, ONNX node names, as saved by
     `edge_sdk.debug.fallback`). A setting of another format is refused (exit 2) naming its format.
 
@@ -71,7 +77,8 @@ def convert(
     from edge_sdk.quiet import framework_output
 
     with trusting_model_code(trust_model or model_code_trusted()), framework_output(f"converting {getattr(model, 'name', model)} to {format_name} {options.mode}"):  # frameworks' logs: -v shows them
-        return convert_with(format_name, model, Path(output), options, data or DataSettings(), overwrite=overwrite, progress=progress)
+        return convert_with(format_name, model, Path(output), options, data or DataSettings(), overwrite=overwrite, progress=progress,
+                            keep_failed=keep_failed)
 
 
 def bench(

@@ -466,6 +466,10 @@ def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:
         "has_manifest": manifest is not None,
         "verified": artifact.verified,
         "verification": artifact.verification_problem,
+        # Kept by `convert --keep-failed` although it failed validation: run and reported, flagged everywhere.
+        "validation_failed": bool(manifest and manifest.failed_validation),
+        "validation_failures": list((manifest.validation or {}).get("failures") or []) if manifest and manifest.failed_validation else [],
+        "manifest_warnings": list(manifest.warnings) if manifest else [],
         "size_bytes": size_of(path) + external,
         "gzip_size_bytes": gzip_size_of(path) if path.is_file() else None,
         "sha256": sha256_of(path),

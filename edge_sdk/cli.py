@@ -97,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     torch_group.add_argument("--weights", type=Path, help="trained weights for a module:factory model: .safetensors, Accelerate save_model folder, DeepSpeed checkpoint folder, .pt/.bin state dict")
     torch_group.add_argument("--trust-model", action="store_true",
                              help="the one trust flag: let code carried by a model file run (Keras Lambda layers in .h5, py_function SavedModels, pickled checkpoints such as DeepSpeed's)")
-    convert.add_argument("--allow-degenerate-calibration", action="store_true", help="go on with all-zero or constant calibration / validation data (with a warning)")
+    convert.add_argument("--allow-degenerate-calibration", action="store_true", help="go on with all-zero or constant calibration / validation data (with a warning kept in the manifest)")
+    convert.add_argument("--keep-failed", action="store_true", help="keep an artifact that fails validation, its manifest marked failed, for `edge-sdk debug` (still exit 6)")
+    convert.add_argument("--output-kind", action="append", metavar="NAME:KIND",
+                         help="what an output is, for validation by kind: class_scores | values | dense_map | sequence | state | "
+                              "detections:boxes=0-3,scores=4-,layout=CN (default: inferred from shape and values)")
     convert.add_argument("--float-nodes-from", type=Path, help="keep the layers a fallback chose in float (JSON from `edge-sdk debug --save-fallback`)")
     for spec in FORMATS.values():  # each format's own flags, from its row in the format table
         spec.argument_group().add(convert)

@@ -72,6 +72,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         weights=args.weights,
         trust_model=args.trust_model,
         allow_degenerate_calibration=args.allow_degenerate_calibration,
+        output_kinds=args.output_kind,
+        keep_failed=args.keep_failed,
         overwrite=args.overwrite,
         progress=_progress(args),
         **format_settings,
@@ -89,6 +91,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
             f"validation {validation.get('status')}"
             + (f": cosine {validation['cosine_mean']:.5f}" if passed and validation.get("cosine_mean") is not None else "")
             + (f", top-1 agreement {100 * validation['top1_agreement']:.1f}%" if passed and validation.get("top1_agreement") is not None else "")
+            + (f", SQNR {validation['sqnr_db']:.1f} dB" if passed and validation.get("sqnr_db") is not None else "")
+            + (f", matched-detection recall {100 * validation['detection_recall']:.1f}%" if passed and validation.get("detection_recall") is not None else "")
             + f") in {manifest.conversion_seconds or 0.0:.1f} s"
         )
     return 0
@@ -205,6 +209,8 @@ def failed_exit_code(results: list[Any]) -> int:
 
 
 def _warn_about_artifacts(results: list[Any]) -> None:
+    from edge_sdk.report.warnings import artifact_warnings
+
     for result in results:
         artifact = result.artifact
         if result.status == "ok" and artifact.get("has_manifest") is False:
@@ -213,6 +219,8 @@ def _warn_about_artifacts(results: list[Any]) -> None:
             print(f"warning: {artifact['name']}: a bench flag overrides the preprocessing its manifest declares ({change})", file=sys.stderr)
         if result.status == "ok" and artifact.get("verified") is False:
             print(f"warning: {artifact['name']} is unverified: {artifact.get('verification')}", file=sys.stderr)
+        for line in artifact_warnings(artifact):
+            print(f"warning: {artifact['name']} {line}", file=sys.stderr)
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
@@ -311,6 +319,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     # In a worker process, like bench's artifacts: a runtime that crashes on the model is reported naming the file.
     with framework_output(f"running {args.model}"):
         document = run_from_args(args, isolate=True)
+    from edge_sdk.report.warnings import artifact_warnings
+
+    for result in document.get("results") or []:  # an artifact kept by --keep-failed runs, flagged
+        artifact = result.get("artifact") or {}
+        for line in artifact_warnings(artifact):
+            print(f"warning: {artifact.get('name')} {line}", file=sys.stderr)
     print(json.dumps(document, indent=2) if args.json else f"results: {args.output}")
     return 0
 

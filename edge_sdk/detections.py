@@ -79,6 +79,28 @@ def parse_detection_layout(text: str, flag: str = "--output-kind") -> DetectionL
     return layout
 
 
+# A packed output is recognised from its values (edge_sdk.fidelity.infer_kind) when its box channels hold
+# coordinates beyond this (pixels, not normalised 0..1) and every other channel holds scores within [0, 1].
+_BOX_COORDINATE_SPAN = 1.5
+
+
+def infer_detection_layout(values: np.ndarray) -> DetectionLayout | None:
+    """The layout of a packed detector output (YOLO-style: 4 box channels, then one score channel per class) told
+    from reference values (N, ...), or None when they do not look like one. Channels are the shorter axis of the
+    per-sample table; the first 4 must span more than 1.5 (pixel coordinates), the rest must lie within [0, 1]."""
+    values = np.asarray(values, dtype=np.float64)
+    squeezed = tuple(d for d in values.shape[1:] if d != 1)
+    if len(squeezed) != 2 or min(squeezed) < 5 or squeezed[0] == squeezed[1] or not values.size or not np.isfinite(values).all():
+        return None
+    layout = "CN" if squeezed[0] < squeezed[1] else "NC"
+    tables = values.reshape(len(values), *squeezed)
+    tables = tables if layout == "NC" else np.swapaxes(tables, 1, 2)  # -> (N, candidates, channels)
+    boxes, scores = tables[..., :4], tables[..., 4:]
+    if np.abs(boxes).max() <= _BOX_COORDINATE_SPAN or scores.min() < 0.0 or scores.max() > 1.0 or scores.max() == 0.0:
+        return None
+    return DetectionLayout(layout=layout)
+
+
 def decode(sample: np.ndarray, layout: DetectionLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(boxes xyxy (K,4), scores (K,), classes (K,)) of one sample, after the score threshold and NMS."""
     table = np.asarray(sample, dtype=np.float64).reshape(sample.shape[-2], sample.shape[-1])
@@ -141,6 +163,7 @@ def compare_detections(outputs: np.ndarray, reference: np.ndarray, layout: Detec
         for table, rows in ((sample_out, score_rows_out), (sample_ref, score_rows_ref)):
             table = table.reshape(table.shape[-2], table.shape[-1])
             rows.append((table if layout.layout == "NC" else table.T)[:, layout.scores[0] : layout.scores[1]])
+    scores_out, scores_ref = np.stack(score_rows_out), np.stack(score_rows_ref)
     return {
         "kind": "detections",
         "layout": layout.to_dict(),
@@ -149,7 +172,9 @@ def compare_detections(outputs: np.ndarray, reference: np.ndarray, layout: Detec
         "matched": matched,
         "recall": matched / wanted_total if wanted_total else None,
         "precision": matched / found_total if found_total else None,
-        "score_sqnr_db": _finite(sqnr_db(np.stack(score_rows_out), np.stack(score_rows_ref))),
+        "score_sqnr_db": _finite(sqnr_db(scores_out, scores_ref)),
+        "score_identical": bool(np.array_equal(scores_out, scores_ref)),  # score_sqnr_db null: no noise at all
+        "score_signal_zero": not bool(np.any(scores_ref)),  # score_sqnr_db null: undefined
     }
 
 

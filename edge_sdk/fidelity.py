@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from edge_sdk import metrics
-from edge_sdk.detections import DetectionLayout, compare_detections, parse_detection_layout
+from edge_sdk.detections import DetectionLayout, compare_detections, infer_detection_layout, parse_detection_layout
 from edge_sdk.errors import UsageError
 from edge_sdk.manifest import OUTPUT_KINDS
 
@@ -81,10 +81,12 @@ def parse_output_kinds(texts: list[str] | None, thresholds: list[str] | None = N
 def infer_kind(name: str, sample_shape: tuple[int, ...], values: np.ndarray | None = None, state_outputs: frozenset[str] = frozenset()) -> str:
     """The kind of an output from its per-sample shape (no batch axis) and, where it helps, its values.
 
-    One number -> values; a vector -> class_scores; (T, C) rows that sum to 1 -> sequence; an image-like map
-    (last two dims >= 8) -> dense_map; anything else -> values; outputs paired with an input as state, or named
-    like state (hn, cn, state...) -> state. A packed detector output cannot be told from a map by its shape:
-    describe it with --output-kind NAME:detections:boxes=...,scores=....
+    One number -> values; a vector -> class_scores; (T, C) rows that sum to 1 -> sequence; a (C, N) or (N, C)
+    table whose first 4 channels hold pixel coordinates and the rest scores in [0, 1] -> detections
+    (edge_sdk.detections.infer_detection_layout); an image-like map (last two dims >= 8) -> dense_map; anything
+    else -> values; outputs paired with an input as state, or named like state (hn, cn, state...) -> state. A
+    packed output with normalised boxes cannot be told from a map: describe it with
+    --output-kind NAME:detections:boxes=...,scores=....
     """
     if name in state_outputs or name.lower().replace(".", "_") in _STATE_NAMES:
         return "state"
@@ -95,6 +97,8 @@ def infer_kind(name: str, sample_shape: tuple[int, ...], values: np.ndarray | No
         return "class_scores"
     if len(squeezed) == 2 and values is not None and _rows_sum_to_one(np.asarray(values).reshape(-1, *squeezed)):
         return "sequence"  # a softmax over the last axis at every position (a CTC recogniser's (T, C))
+    if len(squeezed) == 2 and values is not None and infer_detection_layout(np.asarray(values).reshape(-1, *sample_shape)) is not None:
+        return "detections"
     if min(squeezed[-2:]) >= 8:
         return "dense_map"
     return "values"
@@ -110,6 +114,14 @@ def kind_of(name: str, reference: np.ndarray, given: OutputKinds) -> str:
     if name in given.kinds:
         return given.kinds[name]
     return infer_kind(name, tuple(reference.shape[1:]), reference[:64], given.state_outputs)
+
+
+def detection_layout_of(name: str, reference: np.ndarray, given: OutputKinds) -> DetectionLayout:
+    """The layout of a detections output: the user's (`--output-kind NAME:detections:...`), else inferred from the
+    reference's values, else the default (boxes 0-3, scores 4-, CN)."""
+    if name in given.detection_layouts:
+        return given.detection_layouts[name]
+    return infer_detection_layout(np.asarray(reference)[:64]) or DetectionLayout()
 
 
 def compare_output(kind: str, outputs: np.ndarray, reference: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
@@ -187,7 +199,8 @@ def compare_outputs(outputs: Mapping[str, np.ndarray], reference: Mapping[str, n
             records[name] = {"kind": None, "error": f"the artifact has no output {name!r} (it has {', '.join(outputs)})"}
             continue
         kind = kind_of(name, np.asarray(expected), given)
-        records[name] = compare_output(kind, outputs[artifact_name], expected, given.threshold(name), given.detection_layouts.get(name))
+        layout = detection_layout_of(name, expected, given) if kind == "detections" else None
+        records[name] = compare_output(kind, outputs[artifact_name], expected, given.threshold(name), layout)
         if artifact_name != name:
             records[name]["artifact_output"] = artifact_name
     return records

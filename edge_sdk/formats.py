@@ -35,12 +35,16 @@ PRECISION_OF_INPUT_DTYPE = {"int8": INT8, "uint8": "uint8", "int16": INT16X8}
 class Tolerance:
     """How closely an artifact of one mode must follow its source on real data (STYLE 14).
 
-    `min_cosine`: mean cosine of every output; `atol`: max abs error (fp32, Optimum's ATOL_FOR_VALIDATION);
-    `min_sqnr_db`: an SQNR floor, recorded now and gated on by a later issue (None = not gated)."""
+    Every output is gated by its kind (edge_sdk.conversion_gate): class scores, values, maps, sequences and state
+    on the whole tensor's mean cosine (`min_cosine`) and SQNR (`min_sqnr_db`); a packed detections output on the
+    SQNR of its score rows alone (`min_sqnr_db`) and on the recall of the reference's detections matched at
+    IoU >= 0.5 (`min_detection_recall`), never on the whole tensor, which its box coordinates dominate. `atol`:
+    max abs error of every output (fp32, Optimum's ATOL_FOR_VALIDATION). None = not gated."""
 
     min_cosine: float
     atol: float | None = None
     min_sqnr_db: float | None = None
+    min_detection_recall: float | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,11 @@ def resolve(reference: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+# Measured (issue 13): the PP-OCR detector's per-channel int8 probability map is 6.8 dB from its source on the
+# validation samples, with mask IoU ~0.8 (tests/real/test_ppocr_detector.py: a usable artifact); outputs that
+# collapsed are near 0 dB (the score rows of a packed detector, tests/test_conversion_gate.py).
+INT8_MIN_SQNR_DB = 5.0
+
 FORMATS: dict[str, FormatSpec] = {
     spec.name: spec
     for spec in (
@@ -110,15 +119,17 @@ FORMATS: dict[str, FormatSpec] = {
             "tflite", (".tflite",), ("litert", "tflite-runtime"), (FP32, FP16, DYNAMIC, INT8, INT16X8), False, "converters.tflite",
             "converters.options:TFLiteOptions", "converters.options:TFLiteArguments",
             # Float modes must match closely; quantized ones only have to be sane (accuracy is bench's job).
-            tolerances={FP32: Tolerance(0.9999, min_sqnr_db=40.0), FP16: Tolerance(0.999, min_sqnr_db=30.0), DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0),
-                        INT8: Tolerance(0.9, min_sqnr_db=10.0), INT16X8: Tolerance(0.98, min_sqnr_db=15.0)},
+            tolerances={FP32: Tolerance(0.9999, min_sqnr_db=40.0, min_detection_recall=0.95), FP16: Tolerance(0.999, min_sqnr_db=30.0, min_detection_recall=0.9),
+                        DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0, min_detection_recall=0.8), INT8: Tolerance(0.9, min_sqnr_db=INT8_MIN_SQNR_DB, min_detection_recall=0.7),
+                        INT16X8: Tolerance(0.98, min_sqnr_db=15.0, min_detection_recall=0.8)},
             calibrated_modes=(INT8, INT16X8), source_kinds=("keras", "h5", "savedmodel", "onnx", "pt2", "torchscript", "torch"), inspector="edge_sdk.inspection:inspect_tflite",
         ),
         FormatSpec(
             "onnx", (".onnx",), ("onnxruntime",), (FP32, FP16, DYNAMIC, INT8), False, "converters.onnx",
             "converters.options:OnnxOptions", "converters.options:OnnxArguments",
-            tolerances={FP32: Tolerance(0.99999, atol=1e-4, min_sqnr_db=40.0), FP16: Tolerance(0.999, min_sqnr_db=30.0),
-                        DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0), INT8: Tolerance(0.9, min_sqnr_db=10.0)},
+            tolerances={FP32: Tolerance(0.99999, atol=1e-4, min_sqnr_db=40.0, min_detection_recall=0.95),
+                        FP16: Tolerance(0.999, min_sqnr_db=30.0, min_detection_recall=0.9),
+                        DYNAMIC: Tolerance(0.98, min_sqnr_db=15.0, min_detection_recall=0.8), INT8: Tolerance(0.9, min_sqnr_db=INT8_MIN_SQNR_DB, min_detection_recall=0.7)},
             calibrated_modes=(INT8,), source_kinds=("keras", "h5", "savedmodel", "onnx", "pt2", "torchscript", "torch"),
             inspector="edge_sdk.inspection:analyze_onnx",
         ),

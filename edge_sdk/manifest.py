@@ -86,6 +86,9 @@ class Manifest:
     quantization_ranges: str | None = None
     state_pairs: list[list[str]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    # What the user should know about how the artifact was made (degenerate calibration data allowed with
+    # --allow-degenerate-calibration); `inspect` and bench's reports show them.
+    warnings: list[str] = field(default_factory=list)
     manifest_version: int = MANIFEST_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +115,8 @@ class Manifest:
 
     @property
     def failed_validation(self) -> bool:
+        """True for an artifact kept by `convert --keep-failed` although it failed validation: its
+        `validation.status` is "failed" and `validation.failures` says which outputs and figures failed."""
         return bool(self.validation) and (self.validation or {}).get("status") == "failed"
 
 
@@ -142,7 +147,10 @@ _FIELDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "quantization_ranges": (("string", "null"), False),
     "state_pairs": (("array",), False),
     "details": (("object",), False),
+    "warnings": (("array",), False),
 }
+# validation.status: "passed" / "skipped", or "failed" for an artifact kept by `convert --keep-failed`.
+VALIDATION_STATUSES = ("passed", "failed", "skipped")
 _TENSOR_FIELDS: dict[str, tuple[tuple[str, ...], bool]] = {
     "name": (("string",), True),
     "dtype": (("string",), True),
@@ -176,6 +184,11 @@ def manifest_problems(payload: Any) -> list[str]:
         return problems
     if payload["size_bytes"] < 0:
         problems.append("manifest: 'size_bytes' is negative")
+    if not all(isinstance(line, str) for line in payload.get("warnings", [])):
+        problems.append("manifest: 'warnings' holds something other than strings")
+    status = (payload.get("validation") or {}).get("status")
+    if status is not None and status not in VALIDATION_STATUSES:
+        problems.append(f"manifest: validation status {status!r} is not one of {', '.join(VALIDATION_STATUSES)}")
     for key in ("inputs", "outputs"):
         for index, tensor in enumerate(payload[key]):
             where = f"{key}[{index}]"

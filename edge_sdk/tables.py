@@ -106,6 +106,11 @@ def inspection_text(info: dict[str, Any]) -> str:
     if manifest:
         if info.get("verification"):
             parts.append(f"\nwarning: {info['verification']}")
+        if (manifest.get("validation") or {}).get("status") == "failed":
+            parts.append("\nwarning: this artifact FAILED validation against its source (kept with convert --keep-failed): "
+                         + "; ".join(manifest["validation"].get("failures") or []))
+        for line in manifest.get("warnings") or []:
+            parts.append(f"\nwarning: converted with a warning: {line}")
         rows = [["version", plain(manifest.get("manifest_version"))], ["format", plain(manifest.get("format"))], ["mode", plain(manifest.get("mode"))],
                 ["source", plain((manifest.get("source") or {}).get("path"))], ["converted in", f"{plain(manifest.get('conversion_seconds'))} s"]]
         if manifest.get("preprocess"):
@@ -114,9 +119,30 @@ def inspection_text(info: dict[str, Any]) -> str:
             calibration = manifest["calibration"]
             rows.append(["calibration", f"calibration: {calibration.get('samples')} samples of {calibration.get('path')} (seed {calibration.get('seed')})"])
         if manifest.get("validation"):
-            rows.append(["validation", plain(manifest["validation"])])
+            rows.append(["validation", validation_text(manifest["validation"])])
+        for line in manifest.get("warnings") or []:
+            rows.append(["warning", line])
         rows.append(["toolchain", plain(manifest.get("toolchain"))])
         parts.append("\nmanifest:\n" + text_table(["item", "value"], rows))
     else:
         parts.append("\nmanifest: none (not converted by edge-sdk): its preprocessing is unknown")
     return "\n".join(parts)
+
+
+def validation_text(validation: dict[str, Any]) -> str:
+    """'passed on 100 samples: output0 (detections) score SQNR 31.2 dB >= 10, recall 1 >= 0.7; ...' (one line per
+    artifact in `inspect`; the manifest keeps every figure)."""
+    status = validation.get("status")
+    if not validation.get("outputs"):
+        return plain(validation)
+    parts = []
+    for output in validation["outputs"]:
+        gates = ", ".join(f"{gate['figure']} {_figure(gate['value']) if gate['passed'] is not None else '-'} {'<=' if gate['figure'] == 'max_abs_error' else '>='} {gate['threshold']:g}"
+                          + ("" if gate["passed"] is not False else " FAILED") + (f" ({gate['note']})" if gate.get("note") else "")
+                          for gate in output.get("gates") or [])
+        parts.append(f"{output['name']} ({output.get('kind')}): {gates or '-'}")
+    return f"{status} on {validation.get('samples')} samples: " + "; ".join(parts)
+
+
+def _figure(value: Any) -> str:
+    return "identical" if value is None else f"{value:.4g}"

@@ -93,13 +93,17 @@ def _examples(artifact: Path) -> list[tuple[dict, bool]]:
         lambda m: m["inputs"][0].update(shape=[1, "x"]), lambda m: m["outputs"][0].update(kind="banana"),
         lambda m: m["inputs"][0].pop("dtype"), lambda m: m.update(preprocess=[1]), lambda m: m.update(state_pairs=[["x"]]),
         lambda m: m.update(integer_op_share="all"), lambda m: m["inputs"][0].update(batch_axis=-1),
+        lambda m: m.update(warnings="one"), lambda m: m.update(warnings=[1]), lambda m: m.update(validation={"status": "maybe"}),
     ):
         example = copy.deepcopy(valid)
         change(example)
         broken.append((example, False))
     with_state = copy.deepcopy(valid)
     with_state["state_pairs"] = [["x", "y"]]
-    return [(valid, True), (with_state, True), *broken]
+    # An artifact kept by `convert --keep-failed`: validation status "failed"; a degenerate-calibration warning.
+    kept_failed = copy.deepcopy(valid)
+    kept_failed.update(validation={"status": "failed", "failures": ["y (values): SQNR 3.0 dB, needs >= 10 dB"]}, warnings=["calibration data is all zero"])
+    return [(valid, True), (with_state, True), (kept_failed, True), *broken]
 
 
 def test_dependency_free_check_agrees_with_the_json_schema(artifact: Path) -> None:

@@ -170,6 +170,8 @@ def row_flags(row: ArtifactRow) -> list[str]:
         flags.append("unverified: the file was not checked against its manifest, or did not match it")
     if artifact.get("has_manifest") is False:
         flags.append("no manifest: its preprocessing is unknown")
+    if artifact.get("validation_failed"):
+        flags.append("FAILED validation when converted (kept with --keep-failed)")
     return flags
 
 

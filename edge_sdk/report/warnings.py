@@ -70,7 +70,19 @@ def _provenance_warnings(row: ArtifactRow, subject: str) -> list[ReportWarning]:
         warnings.append(ReportWarning("provenance", subject, f"unverified: {why}"))
     if artifact.get("has_manifest") is False:
         warnings.append(ReportWarning("provenance", subject, "no manifest: its preprocessing is unknown (the data was fed as given, or as bench flags said)"))
+    warnings += [ReportWarning("provenance", subject, line) for line in artifact_warnings(artifact)]
     return warnings
+
+
+def artifact_warnings(artifact: dict) -> list[str]:  # type: ignore[type-arg]
+    """What a result's artifact record says the user must know (terminal and report): it failed validation when it
+    was converted (kept by `convert --keep-failed`), and its manifest's warnings (e.g. degenerate calibration)."""
+    lines = []
+    if artifact.get("validation_failed"):
+        failures = "; ".join(artifact.get("validation_failures") or []) or "see its manifest's validation"
+        lines.append(f"FAILED validation against its source when it was converted (kept with --keep-failed): {failures}")
+    lines += [f"was converted with a warning: {line}" for line in artifact.get("manifest_warnings") or []]
+    return lines
 
 
 def _warnings_per_row(rows: list[ArtifactRow], policy: WarningPolicy) -> list[ReportWarning]:

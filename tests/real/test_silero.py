@@ -10,6 +10,7 @@ import edge_sdk
 from edge_sdk.api import convert
 from edge_sdk.bench import BenchSettings
 from edge_sdk.errors import ConversionError
+from edge_sdk.formats import FORMATS
 from tests.real.conftest import run_streaming
 
 pytestmark = pytest.mark.slow
@@ -50,9 +51,12 @@ def test_sequence_model_dynamic_range_is_compared_on_every_output_and_streaming(
     reference_probs, states = run_streaming(_session(silero_vad_sequence), chunks, sequence, names, pairs)
     data = tmp_path / "sequence.npz"
     np.savez(data, input=chunks, h=np.stack([s["h"][0] for s in states]), c=np.stack([s["c"][0] for s in states]), sequence=sequence)
-    # The conversion gate (the format table's tolerance) covers every output, the state outputs too: dynamic-range
-    # quantization moves hn / cn too far, so validation refuses the model and names the output.
-    with pytest.raises(ConversionError, match=r"the dynamic onnx model does not behave like .* on output (hn|cn)"):
+    # The conversion gate (the format table's tolerances) covers every output by its kind: the speech probability
+    # (one value per sample: cosine says nothing, its SQNR does) and the state outputs; dynamic-range quantization
+    # moves them too far, so validation refuses the model and names each output, its kind and figure.
+    floor = FORMATS["onnx"].tolerance("dynamic").min_sqnr_db
+    with pytest.raises(ConversionError, match=rf"the dynamic onnx model does not behave like .* on output speech_probs \(values\): "
+                                              rf"SQNR [\d.]+ dB, needs >= {floor:g} dB; on output hn \(state\): mean cosine"):
         convert(silero_vad_sequence, tmp_path / "vad_dynamic.onnx", to="onnx", mode="dynamic", validation_data=data)
     assert not (tmp_path / "vad_dynamic.onnx").exists()
     # Without validation data the artifact is written (validation skipped) and the bench measures every output.
