@@ -43,7 +43,7 @@ class FallbackStep:
     size_bytes: int
     p50_ms: float | None
     mode: str = INT8
-    error: str | None = None  # the try could not be converted (the message), so it was not measured
+    error: str | None = None  # the try could not be converted, or failed conversion validation (the message)
 
 
 @dataclass
@@ -237,7 +237,8 @@ class _Search:
 
     def try_mode(self, target: Path, mode: str, nodes: list[str], layers: list[str]) -> FallbackStep:
         """Convert into `target` (inside the staging folder) and measure it; a try that fails conversion or its
-        validation is recorded, not fatal: the search goes on."""
+        validation is recorded, not fatal: the search goes on. A try that fails conversion validation is kept in
+        the staging folder (`keep_failed`) and measured, so its figures show, but it is never chosen."""
         from edge_sdk.api import convert
 
         manifest, calibration = self.manifest, self.manifest.calibration or {}
@@ -246,14 +247,18 @@ class _Search:
             convert(
                 manifest.source["path"], target, to=manifest.format, mode=mode, calibration=calibration.get("path"),
                 calibration_samples=calibration.get("samples"), seed=calibration.get("seed", 0), preprocess=manifest.preprocess,
-                input_shapes=manifest.input_shapes or None, float_nodes=nodes or None, overwrite=True,
+                input_shapes=manifest.input_shapes or None, float_nodes=nodes or None, overwrite=True, keep_failed=True,
             )
         except (ConversionError, UsageError) as error:
             # A float set that breaks the conversion is one failed try; another mode this source cannot take (a
             # UsageError) is reported as such. A bad setting of the artifact's own mode stays fatal.
             if isinstance(error, UsageError) and mode == manifest.mode:
                 raise
-            return FallbackStep(layers, nodes, str(target), None, None, False, 0, None, mode, error=str(error))
+            if getattr(error, "kept_artifact", None) is None:
+                return FallbackStep(layers, nodes, str(target), None, None, False, 0, None, mode, error=str(error))
+            step = self.measure(target, layers, nodes, mode)
+            step.passed, step.error = False, f"failed conversion validation: {error.message}"
+            return step
         return self.measure(target, layers, nodes, mode)
 
 
