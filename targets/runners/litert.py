@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_sdk.errors import MissingDependencyError, ModelFileError, UsageError
-from targets.runners.base import BaseRunner, IOSpec, dequantize, quantize
+from edge_sdk.errors import DataError, MissingDependencyError, ModelFileError, UsageError
+from targets.runners.base import BaseRunner, IOSpec, apply_input_shapes, dequantize, quantize
 
 KERNEL_CHOICES = ("default", "reference")
 
@@ -41,7 +41,12 @@ def _clean_name(name: str) -> str:
 
 def _io_spec(detail: dict[str, Any]) -> IOSpec:
     scale, zero_point = detail.get("quantization", (0.0, 0))
-    return IOSpec(_clean_name(detail["name"]), tuple(int(d) for d in detail["shape"]), np.dtype(detail["dtype"]), float(scale), int(zero_point))
+    shape = tuple(int(d) for d in detail["shape"])
+    # shape_signature holds -1 for a dynamic dim (shape then holds 1 there); dims stay None for a fully static
+    # tensor so that it keeps the strict per-sample check.
+    signature = [int(d) for d in detail.get("shape_signature", shape)]
+    dims = tuple(None if d < 0 else d for d in signature) if any(d < 0 for d in signature) else None
+    return IOSpec(_clean_name(detail["name"]), shape, np.dtype(detail["dtype"]), float(scale), int(zero_point), dims=dims)
 
 
 class LiteRTRunner(BaseRunner):
@@ -70,11 +75,45 @@ class LiteRTRunner(BaseRunner):
         self._output_details = self._interpreter.get_output_details()
         self.inputs = [_io_spec(d) for d in self._input_details]
         self.outputs = [_io_spec(d) for d in self._output_details]
+        if options.input_shapes:
+            # The same check and refusal as ONNX Runtime's runner; then the tensors take the fixed dims.
+            self.inputs = apply_input_shapes(self.inputs, options.input_shapes, self.path)
+            self._resize({spec.name: spec.shape for spec in self.inputs})
+
+    def _resize(self, shapes: dict[str, tuple[int, ...]]) -> None:
+        """Give the dynamic inputs named in `shapes` those shapes (resize_tensor_input + allocate_tensors)."""
+        interpreter = self._interpreter
+        changed = False
+        for spec, detail in zip(self.inputs, self._input_details):
+            wanted = shapes.get(spec.name)
+            if wanted is None or tuple(wanted) == tuple(int(d) for d in detail["shape"]):
+                continue
+            try:
+                interpreter.resize_tensor_input(detail["index"], list(wanted), strict=True)
+            except (ValueError, RuntimeError) as error:
+                raise DataError(f"the TFLite runtime cannot give input {spec.name!r} of {self.path} the shape {tuple(wanted)}: {error}",
+                                fix="give data (or --input-shape NAME:DIMS) whose fixed dims match the model's") from error
+            changed = True
+        if not changed:
+            return
+        try:
+            interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as error:
+            raise DataError(f"the TFLite runtime cannot run {self.path} at input shapes {dict(shapes)}: {error}",
+                            fix="give data (or --input-shape NAME:DIMS) of a shape the model supports") from error
+        self._input_details = interpreter.get_input_details()
+        self._output_details = interpreter.get_output_details()
+        self.outputs = [_io_spec(d) for d in self._output_details]
 
     def infer_impl(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         interpreter = self._interpreter
         if self.options.reset_state:
             interpreter.reset_all_variables()
+        # Dynamic dims resolve from the data's shape, as ONNX Runtime takes them (a no-op while shapes stay the same).
+        dynamic = {spec.name: tuple(inputs[spec.name].shape) for spec in self.inputs if spec.dims is not None and None in spec.dims}
+        if dynamic:
+            self._resize(dynamic)
+            interpreter = self._interpreter
         for spec, detail in zip(self.inputs, self._input_details):
             interpreter.set_tensor(detail["index"], quantize(inputs[spec.name], spec))
         start = time.perf_counter()
