@@ -39,14 +39,39 @@ def _clean_name(name: str) -> str:
     return name[len("serving_default_") :] if name.startswith("serving_default_") else name
 
 
-def _io_spec(detail: dict[str, Any]) -> IOSpec:
+def _io_spec(detail: dict[str, Any], name: str | None = None) -> IOSpec:
     scale, zero_point = detail.get("quantization", (0.0, 0))
     shape = tuple(int(d) for d in detail["shape"])
     # shape_signature holds -1 for a dynamic dim (shape then holds 1 there); dims stay None for a fully static
     # tensor so that it keeps the strict per-sample check.
     signature = [int(d) for d in detail.get("shape_signature", shape)]
     dims = tuple(None if d < 0 else d for d in signature) if any(d < 0 for d in signature) else None
-    return IOSpec(_clean_name(detail["name"]), shape, np.dtype(detail["dtype"]), float(scale), int(zero_point), dims=dims)
+    return IOSpec(name or _clean_name(detail["name"]), shape, np.dtype(detail["dtype"]), float(scale), int(zero_point), dims=dims)
+
+
+def _output_order(interpreter: Any, details: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(output details in the model's own order, their names).
+
+    A Keras model with several outputs converts to tensors named "StatefulPartitionedCall_1:0", ":1"... in an order of
+    the converter's choosing; its serving signature lists them as output_0, output_1... in the Keras model's order.
+    Where the signature covers every output, that order is used; the short names where they stay distinct, else the
+    signature's names (two outputs must never share a name)."""
+    import re
+
+    names = [_clean_name(detail["name"]) for detail in details]
+    try:
+        signatures = interpreter.get_signature_list()
+        key = "serving_default" if "serving_default" in signatures else (next(iter(signatures)) if len(signatures) == 1 else None)
+        by_name = {name: detail["index"] for name, detail in interpreter.get_signature_runner(key).get_output_details().items()} if key else {}
+    except (ValueError, RuntimeError, AttributeError):  # no signature, or tflite-runtime without signature runners
+        by_name = {}
+    by_index = {detail["index"]: detail for detail in details}
+    if len(details) < 2 or sorted(by_name.values()) != sorted(by_index):
+        return details, names if len(set(names)) == len(names) else [str(detail["name"]) for detail in details]
+    natural = sorted(by_name, key=lambda name: [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)])
+    ordered = [by_index[by_name[name]] for name in natural]
+    short = [_clean_name(detail["name"]) for detail in ordered]
+    return ordered, short if len(set(short)) == len(short) else natural
 
 
 class LiteRTRunner(BaseRunner):
@@ -72,9 +97,9 @@ class LiteRTRunner(BaseRunner):
         except (ValueError, RuntimeError) as error:
             raise ModelFileError(f"the TFLite runtime cannot load {self.path}: {error}", fix="check the file is a complete .tflite; convert it again") from error
         self._input_details = self._interpreter.get_input_details()
-        self._output_details = self._interpreter.get_output_details()
+        self._output_details, self._output_names = _output_order(self._interpreter, self._interpreter.get_output_details())
         self.inputs = [_io_spec(d) for d in self._input_details]
-        self.outputs = [_io_spec(d) for d in self._output_details]
+        self.outputs = [_io_spec(d, name) for d, name in zip(self._output_details, self._output_names)]
         if options.input_shapes:
             # The same check and refusal as ONNX Runtime's runner; then the tensors take the fixed dims.
             self.inputs = apply_input_shapes(self.inputs, options.input_shapes, self.path)
@@ -102,8 +127,9 @@ class LiteRTRunner(BaseRunner):
             raise DataError(f"the TFLite runtime cannot run {self.path} at input shapes {dict(shapes)}: {error}",
                             fix="give data (or --input-shape NAME:DIMS) of a shape the model supports") from error
         self._input_details = interpreter.get_input_details()
-        self._output_details = interpreter.get_output_details()
-        self.outputs = [_io_spec(d) for d in self._output_details]
+        current = {detail["index"]: detail for detail in interpreter.get_output_details()}
+        self._output_details = [current[detail["index"]] for detail in self._output_details]  # the same order, new shapes
+        self.outputs = [_io_spec(d, name) for d, name in zip(self._output_details, self._output_names)]
 
     def infer_impl(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         interpreter = self._interpreter

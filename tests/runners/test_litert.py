@@ -120,3 +120,24 @@ def test_input_shapes_fix_dynamic_dims_and_refuse_dims_that_do_not_fit(dynamic_h
     # bare LiteRT agrees on the model's dynamic dims
     detail = Interpreter(model_path=str(path)).get_input_details()[0]
     assert list(detail["shape_signature"]) == [-1, -1, -1, 3]
+
+
+def test_outputs_of_a_multi_output_keras_model_keep_distinct_names_in_the_keras_order(tmp_path):
+    """TFLite names them "StatefulPartitionedCall_1:0" / ":1" in an order of its own; cut at ':' they would collide."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(5)
+    image = keras.Input(shape=(8, 8, 1))
+    hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(image))
+    model = keras.Model(image, [keras.layers.Dense(10, activation="softmax")(hidden), keras.layers.Dense(1, activation="sigmoid")(hidden)])
+    path = tmp_path / "two.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    x = np.random.default_rng(6).random((3, 8, 8, 1)).astype(np.float32)
+    with LiteRTRunner(path) as runner:
+        names = [spec.name for spec in runner.outputs]
+        assert len(set(names)) == 2 and [spec.shape for spec in runner.outputs] == [(1, 10), (1, 1)]
+        got = runner.infer({runner.inputs[0].name: x})
+    assert list(got) == names
+    for value, expected in zip(got.values(), model(x)):
+        np.testing.assert_allclose(value, np.asarray(expected), rtol=1e-5, atol=1e-6)
