@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("artifact", type=Path, help="an artifact, or a PyTorch package.module:factory (with --input-shape)")
     inspect.add_argument("--input-shape", action="append", help="PyTorch factory: example input shape, e.g. 1,3,224,224")
     inspect.add_argument("--weights", type=Path, help="PyTorch factory: checkpoint to load (as for convert)")
-    inspect.add_argument("--trust-model", action="store_true", help="PyTorch factory: allow pickled checkpoints (DeepSpeed)")
+    inspect.add_argument("--trust-model", action="store_true", help="PyTorch factory: allow pickled checkpoints (DeepSpeed); Keras .h5 / .keras: read a model with code-carrying (Lambda) layers")
     _add_output_args(inspect)
 
     debug = commands.add_parser("debug", help="rank an int8 artifact's layers by quantization error; --max-drop keeps the worst in float")

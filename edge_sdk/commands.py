@@ -228,7 +228,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         from edge_sdk.errors import UsageError
 
         raise UsageError("--input-shape and --weights apply to inspecting a PyTorch package.module:factory, not an artifact")
-    with framework_output(f"reading {args.artifact}"):
+    from edge_sdk.model_safety import trusting_model_code
+
+    # A Keras .h5 / .keras is read from its config; --trust-model lets one with code-carrying layers (Lambda) be read.
+    with framework_output(f"reading {args.artifact}"), trusting_model_code(bool(getattr(args, "trust_model", False))):
         info = inspect_artifact(args.artifact)
     print(json.dumps(info, indent=2) if args.json else inspection_text(info))
     return 0
