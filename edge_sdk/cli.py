@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     debug.add_argument("-o", "--output", type=Path, help="write the debug report (.json or .md)")
     debug.add_argument("--overwrite", action="store_true")
     debug.add_argument("--no-verify", action="store_true", help="debug an artifact whose sha256 does not match its manifest")
+    debug.add_argument("--input-shape", action="append", metavar="NAME:DIMS", help="fix the reference's dynamic input dims, e.g. x:1,3,48,192 (default: the shapes in the artifact's manifest)")
     _add_preprocess_args(debug)
     _add_output_args(debug)
 
@@ -166,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrated = [name for name, spec in FORMATS.items() if spec.calibrated_modes]
     check.add_argument("--to", default="tflite", choices=calibrated, help=f"format for the sufficiency estimate ({' | '.join(calibrated)})")
     check.add_argument("--calib-samples", type=int, default=100, help="sufficiency: calibration samples per subset")
+    check.add_argument("--input-shape", action="append", metavar="NAME:DIMS", help="sufficiency: fix the model's dynamic input dims, e.g. x:1,3,48,192 (converted and run at them)")
     check.add_argument("--subsets", type=int, default=3, help="sufficiency: number of subsets")
     _add_preprocess_args(check)
     _add_output_args(check)

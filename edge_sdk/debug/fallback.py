@@ -123,7 +123,9 @@ def run_fallback(
         convert(
             manifest.source["path"], target, to=manifest.format, mode=manifest.mode, calibration=calibration.get("path"),
             calibration_samples=calibration.get("samples"), seed=calibration.get("seed", 0), preprocess=manifest.preprocess,
-            input_shapes=manifest.input_shapes or None, float_nodes=nodes, overwrite=True,
+            # The shapes the user gave convert (not the resolved ones): a fixed shape changes how the source is traced
+            # (converters/input_shapes.py), and the debugger's node names are those of the artifact's own tracing.
+            input_shapes=(manifest.options or {}).get("input_shapes") or None, float_nodes=nodes, overwrite=True,
         )
         step = measure(target, [layer.name for layer in chosen], nodes)
         outcome.steps.append(step)

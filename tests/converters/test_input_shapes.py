@@ -13,27 +13,15 @@ import pytest
 from edge_sdk.api import convert
 from edge_sdk.artifact import load_artifact
 from edge_sdk.errors import UsageError
+from tests.dynamic_models import FIXED_SHAPE, write_dynamic_onnx
 
-FIXED = [1, 3, 12, 20]
+FIXED = FIXED_SHAPE
 
 
 @pytest.fixture(scope="module")
 def dynamic_onnx(tmp_path_factory):
-    """Conv 3->4 (3x3, pads 1), Relu, GlobalAveragePool, Flatten, on x [N,3,H,W] (symbolic dims): y [N,4]."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    folder = tmp_path_factory.mktemp("dyn_onnx")
-    rng = np.random.default_rng(0)
-    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
-             helper.make_node("GlobalAveragePool", ["r"], ["p"]), helper.make_node("Flatten", ["p"], ["y"])]
-    graph = helper.make_graph(nodes, "dyn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
-                              [numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "w"), numpy_helper.from_array(np.zeros(4, np.float32), "b")])
-    path = folder / "dyn.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
-    np.savez(folder / "calib.npz", x=rng.random((16, 3, 12, 20)).astype(np.float32))
-    return path, folder / "calib.npz"
+    """x [N,3,H,W] (symbolic dims) -> y [N,4] (tests/dynamic_models.py), and calibration data at 3x12x20."""
+    return write_dynamic_onnx(tmp_path_factory.mktemp("dyn_onnx"))
 
 
 @pytest.fixture(scope="module")
