@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from converters.base import Builder, Conversion
+from converters.input_shapes import check_loads_in_onnxruntime, fix_onnx_input_dims, fixed_record, set_output_dims, user_fixed_shapes
 from converters.options import ONNXOptions, OnnxOptions
 from edge_sdk._lazy import require
 from edge_sdk.compression.weights import weight_statistics_of_model
@@ -53,10 +54,16 @@ class OnnxBuilder(Builder):
         else:
             # tf2onnx keeps the Keras input names given in the TensorSpecs, so `shapes` still applies.
             float_model = loaded.model if kind == "onnx" else keras_to_onnx(loaded, conversion.shapes)
+            fixed = user_fixed_shapes(conversion.shapes, conversion.data.input_shapes)
+            if fixed:  # the artifact keeps the dims --input-shape gives, in every mode (all start from this graph)
+                float_model = fix_onnx_input_dims(float_model, fixed, conversion.source_label)
+                conversion.details["input_shapes_fixed"] = fixed_record({t.name: t.shape for t in loaded.signature.inputs}, fixed)
         keeps_external_data = kind == "torch" or any("external data" in note for note in getattr(loaded, "notes", []))
         onnx = require("onnx", "ONNX conversion")
         float_path = staging / "float.onnx"
         onnx.save_model(float_model, str(float_path))
+        if conversion.details.get("input_shapes_fixed") and set_output_dims(float_model, check_loads_in_onnxruntime(float_path, conversion.source_label)):
+            onnx.save_model(float_model, str(float_path))
         staged, data_name = conversion.staged, f"{conversion.output.name}.data"
         calibration_used = 0
         notes: list[str] = []  # what the quantization had to work around, kept in the manifest
@@ -103,6 +110,8 @@ class OnnxBuilder(Builder):
 
             check_result(conversion.details["float_path"], conversion.staged, record["integer_op_share"], conversion.mode, notes)
         record["conversion_notes"] = notes + conversion.details.get("degenerate_data", [])
+        if conversion.details.get("input_shapes_fixed"):
+            record["input_shapes_fixed"] = conversion.details["input_shapes_fixed"]
         from edge_sdk.io_signature import annotate_io
 
         annotate_io(record, conversion.calibration or conversion.validation)  # batch axes, output kinds, state pairs

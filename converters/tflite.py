@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from converters.base import Builder, Conversion
+from converters.input_shapes import fixed_record, user_fixed_shapes
 from converters.options import DataSettings, TFLiteOptions
 from edge_sdk._lazy import require
 from edge_sdk.compression.weights import source_weight_statistics
@@ -58,7 +59,10 @@ class TFLiteBuilder(Builder):
         options, loaded = conversion.options, conversion.loaded
         binding = InputBinding.bind(conversion.calibration, conversion.shapes) if conversion.calibration else None
         tf = require("tensorflow", "TFLite conversion")
-        converter = make_converter(tf, loaded, conversion.shapes)
+        fixed = user_fixed_shapes(conversion.shapes, conversion.data.input_shapes)
+        converter = make_converter(tf, loaded, conversion.shapes, fixed=bool(fixed))
+        if fixed:
+            conversion.details["input_shapes_fixed"] = fixed_record({t.name: t.shape for t in loaded.signature.inputs}, fixed)
         conversion.details["calibration_used"] = configure(tf, converter, options, loaded, conversion.calibration, binding, conversion.data, conversion.progress)
         conversion.progress.message(f"converting {conversion.source} to TFLite {options.mode} ...")
         try:
@@ -106,7 +110,10 @@ class TFLiteBuilder(Builder):
         return "check the calibration data matches the evaluation preprocessing (edge-sdk inspect shows the spec)"
 
     def manifest(self, conversion: Conversion, validation: dict[str, Any]) -> dict[str, Any]:
-        return _manifest(conversion, conversion.details["analysis"], conversion.details["calibration_used"], validation)
+        record = _manifest(conversion, conversion.details["analysis"], conversion.details["calibration_used"], validation)
+        if conversion.details.get("input_shapes_fixed"):
+            record["input_shapes_fixed"] = conversion.details["input_shapes_fixed"]
+        return record
 
 
 BUILDER = TFLiteBuilder()
@@ -117,20 +124,36 @@ def _learned_ranges(options: TFLiteOptions, loaded: LoadedModel) -> bool:
     return options.mode == INT8 and loaded.quantization_aware
 
 
-def make_converter(tf: Any, loaded: LoadedModel, shapes: list[tuple[str, list[int]]]) -> Any:
-    """A TFLiteConverter for the loaded source (from_saved_model, from_keras_model, or a traced concrete function)."""
+def make_converter(tf: Any, loaded: LoadedModel, shapes: list[tuple[str, list[int]]], fixed: bool = False) -> Any:
+    """A TFLiteConverter for the loaded source (from_saved_model, from_keras_model, or a traced concrete function).
+
+    `fixed` (the user gave --input-shape): the model is traced at `shapes`, so the artifact's inputs have those dims."""
     declared = [[d for d in t.shape] for t in loaded.signature.inputs]
-    needs_concrete_shapes = any(None in dims[1:] for dims in declared)
+    needs_concrete_shapes = fixed or any(None in dims[1:] for dims in declared)
     if loaded.framework == "savedmodel":
-        if needs_concrete_shapes:
-            raise UsageError(f"SavedModel {loaded.path} has dynamic input dimensions; re-export it with fixed shapes")
-        return tf.lite.TFLiteConverter.from_saved_model(str(loaded.path), signature_keys=["serving_default"])
+        if not needs_concrete_shapes:
+            return tf.lite.TFLiteConverter.from_saved_model(str(loaded.path), signature_keys=["serving_default"])
+        if not fixed:
+            raise UsageError(f"SavedModel {loaded.path} has dynamic input dimensions",
+                             fix="give them with --input-shape NAME:DIMS, or re-export it with fixed shapes")
+        signature = loaded.model.signatures["serving_default"]
+        names = [name for name, _ in shapes]
+        specs = [tf.TensorSpec(shape, tf.float32, name=name) for name, shape in shapes]
+        return _frozen_converter(tf, lambda *args: signature(**dict(zip(names, args))), specs)
     if needs_concrete_shapes:
-        # A user-given --input-shape: trace the model once with concrete shapes.
-        specs = [tf.TensorSpec(shape, tf.float32) for _, shape in shapes]
-        function = tf.function(lambda *args: loaded.model(list(args) if len(args) > 1 else args[0], training=False))
-        return tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(*specs)], loaded.model)
+        # Concrete shapes (a user-given --input-shape): trace the model once at them.
+        specs = [tf.TensorSpec(shape, tf.float32, name=name) for name, shape in shapes]
+        return _frozen_converter(tf, lambda *args: loaded.model(list(args) if len(args) > 1 else args[0], training=False), specs)
     return tf.lite.TFLiteConverter.from_keras_model(loaded.model)
+
+
+def _frozen_converter(tf: Any, call: Any, specs: list[Any]) -> Any:
+    """A converter for `call` traced at `specs`, its variables frozen to constants first: from_concrete_functions
+    on a Keras 3 model keeps the weights in resource variables (VAR_HANDLE / READ_VARIABLE, no weights in the file)."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    frozen = convert_variables_to_constants_v2(tf.function(call).get_concrete_function(*specs))
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen])
 
 
 def configure(tf: Any, converter: Any, options: TFLiteOptions, loaded: LoadedModel, calibration: Dataset | None, binding: InputBinding | None, data: DataSettings, progress: Progress) -> int:
@@ -315,7 +338,8 @@ def _name_parts(op_name: str) -> set[str]:
     return set(fused) | {segment for part in fused for segment in part.split("/") if segment}
 
 
-def quantization_converter(source: Path, options: TFLiteOptions, calibration: Dataset, input_shapes: dict[str, list[int]] | None, data: DataSettings) -> tuple[Any, Any, list[tuple[str, list[int]]]]:
+def quantization_converter(source: Path, options: TFLiteOptions, calibration: Dataset, input_shapes: dict[str, list[int]] | None, data: DataSettings,
+                           fixed_shapes: bool = False) -> tuple[Any, Any, list[tuple[str, list[int]]]]:
     """A TFLiteConverter for `source` set up as a calibrated artifact was made: (tf, converter, input shapes).
 
     What edge_sdk.debug.tflite hands to TF's QuantizationDebugger (debug imports converters, never the reverse)."""
@@ -323,6 +347,6 @@ def quantization_converter(source: Path, options: TFLiteOptions, calibration: Da
     shapes = resolve_input_shapes(loaded.signature, input_shapes, Path(source))
     binding = InputBinding.bind(calibration, shapes)
     tf = require("tensorflow", "the TFLite quantization debugger")
-    converter = make_converter(tf, loaded, shapes)
+    converter = make_converter(tf, loaded, shapes, fixed=fixed_shapes)
     configure(tf, converter, options, loaded, calibration, binding, data, Progress(enabled=False))
     return tf, converter, shapes

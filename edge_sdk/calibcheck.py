@@ -118,14 +118,17 @@ def _compare(check: CalibrationCheck, name: str, entry: dict[str, Any], c: dict[
 
 def estimate_sufficiency(
     model: str | Path, calibration: str | Path, evaluation: str | Path, *, to: str = "tflite", preprocess: dict[str, Any] | None = None,
-    calibration_samples: int = 100, subsets: int = 3, eval_samples: int = 500, workdir: Path,
+    calibration_samples: int = 100, subsets: int = 3, eval_samples: int = 500, workdir: Path, input_shapes: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Quantize `subsets` times, each on another seeded random subset of `calibration_samples` calibration samples,
-    and report the spread of top-1 accuracy on the evaluation data: a wide spread means too few samples."""
+    and report the spread of top-1 accuracy on the evaluation data: a wide spread means too few samples.
+
+    `input_shapes` (--input-shape) fix the model's dynamic dims: each artifact is converted at them and run at them."""
     from edge_sdk.api import bench, convert
     from edge_sdk.bench import BenchSettings
-    from edge_sdk.errors import UsageError
+    from edge_sdk.errors import RuntimeFailure, UsageError
     from edge_sdk.formats import format_named
+    from targets.runners.base import RunnerOptions
 
     top1 = []
     spec = format_named(to)
@@ -134,8 +137,11 @@ def estimate_sufficiency(
         raise UsageError(f"--to {to} is not calibrated by the SDK", fix="estimate the calibration sample count with --to tflite or --to onnx")
     for seed in range(subsets):
         artifact = convert(model, Path(workdir) / f"calib_subset{seed}{suffix}", to=to, mode=mode, calibration=calibration,
-                           calibration_samples=calibration_samples, seed=seed, preprocess=preprocess, overwrite=True)
-        result = bench([artifact.path], evaluation, settings=BenchSettings(runs=1, warmup=0, max_samples=eval_samples))[0]
+                           calibration_samples=calibration_samples, seed=seed, preprocess=preprocess, overwrite=True, input_shapes=input_shapes)
+        settings = BenchSettings(runs=1, warmup=0, max_samples=eval_samples, runner=RunnerOptions(input_shapes=dict(input_shapes or {})))
+        result = bench([artifact.path], evaluation, settings=settings)[0]
+        if result.status != "ok":  # a failed measurement is no accuracy figure: say why
+            raise RuntimeFailure(f"the sufficiency estimate could not measure {artifact.path.name}: {result.error}", fix="check the evaluation data fits the model")
         top1.append((result.accuracy or {}).get("top1", float("nan")))
     values = np.asarray(top1)
     return {"calibration_samples": calibration_samples, "subsets": subsets, "eval_samples": eval_samples, "top1": top1,

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("artifact", type=Path, help="an artifact, or a PyTorch package.module:factory (with --input-shape)")
     inspect.add_argument("--input-shape", action="append", help="PyTorch factory: example input shape, e.g. 1,3,224,224")
     inspect.add_argument("--weights", type=Path, help="PyTorch factory: checkpoint to load (as for convert)")
-    inspect.add_argument("--trust-model", action="store_true", help="PyTorch factory: allow pickled checkpoints (DeepSpeed)")
+    inspect.add_argument("--trust-model", action="store_true", help="PyTorch factory: allow pickled checkpoints (DeepSpeed); Keras .h5 / .keras: read a model with code-carrying (Lambda) layers")
     _add_output_args(inspect)
 
     from edge_sdk.debug.fallback import DEFAULT_MAX_FLOAT_SHARE  # light: no runtime, a constant declared once
@@ -163,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     debug.add_argument("-o", "--output", type=Path, help="write the debug report (.json or .md)")
     debug.add_argument("--overwrite", action="store_true")
     debug.add_argument("--no-verify", action="store_true", help="debug an artifact whose sha256 does not match its manifest")
+    debug.add_argument("--input-shape", action="append", metavar="NAME:DIMS", help="fix the reference's dynamic input dims, e.g. x:1,3,48,192 (default: the shapes in the artifact's manifest)")
     _add_preprocess_args(debug)
     _add_output_args(debug)
 
@@ -175,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrated = [name for name, spec in FORMATS.items() if spec.calibrated_modes]
     check.add_argument("--to", default="tflite", choices=calibrated, help=f"format for the sufficiency estimate ({' | '.join(calibrated)})")
     check.add_argument("--calib-samples", type=int, default=100, help="sufficiency: calibration samples per subset")
+    check.add_argument("--input-shape", action="append", metavar="NAME:DIMS", help="sufficiency: fix the model's dynamic input dims, e.g. x:1,3,48,192 (converted and run at them)")
     check.add_argument("--subsets", type=int, default=3, help="sufficiency: number of subsets")
     _add_preprocess_args(check)
     _add_output_args(check)

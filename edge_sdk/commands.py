@@ -236,7 +236,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         from edge_sdk.errors import UsageError
 
         raise UsageError("--input-shape and --weights apply to inspecting a PyTorch package.module:factory, not an artifact")
-    with framework_output(f"reading {args.artifact}"):
+    from edge_sdk.model_safety import trusting_model_code
+
+    # A Keras .h5 / .keras is read from its config; --trust-model lets one with code-carrying layers (Lambda) be read.
+    with framework_output(f"reading {args.artifact}"), trusting_model_code(bool(getattr(args, "trust_model", False))):
         info = inspect_artifact(args.artifact)
     print(json.dumps(info, indent=2) if args.json else inspection_text(info))
     return 0
@@ -355,7 +358,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
 def _cmd_debug(args: argparse.Namespace) -> int:
     from edge_sdk.debug import debug_artifact, failed_validation_note
     from edge_sdk.debug.fallback import check_max_float_share, run_fallback
-
+    from edge_sdk.io_args import input_shapes_from_args
     from edge_sdk.quiet import framework_output
 
     if args.max_drop is not None:
@@ -365,7 +368,8 @@ def _cmd_debug(args: argparse.Namespace) -> int:
     if note:  # printed here, before the framework output is captured (a print inside the capture would be swallowed)
         print(f"note: {note}", file=sys.stderr)
     with framework_output(f"ranking the layers of {args.artifact}"):
-        report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
+        report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify,
+                                input_shapes=input_shapes_from_args(args))
     if args.output:
         report.save(args.output, overwrite=args.overwrite)
     payload: dict[str, Any] = {"debug": report.to_dict()}
@@ -394,15 +398,21 @@ def _cmd_check_calib(args: argparse.Namespace) -> int:
     import tempfile
 
     from edge_sdk.calibcheck import check_calibration, estimate_sufficiency
+    from edge_sdk.io_args import input_shapes_from_args
 
     from edge_sdk.quiet import framework_output
 
     preprocess = _preprocess_from_args(args)
+    if args.input_shape and not args.model:
+        from edge_sdk.errors import UsageError
+
+        raise UsageError("--input-shape applies to the sufficiency estimate, which needs the float model", fix="add --reference MODEL, or leave --input-shape out")
     check = check_calibration(args.calibration, args.data, preprocess=preprocess, input_key=args.input_key, max_samples=args.samples)
     if args.model:
         with tempfile.TemporaryDirectory(prefix="edge-sdk-calib-") as folder, framework_output(f"estimating calibration sufficiency with {args.model}"):
             check.sufficiency = estimate_sufficiency(args.model, args.calibration, args.data, to=args.to, preprocess=preprocess,
-                                                     calibration_samples=args.calib_samples, subsets=args.subsets, workdir=Path(folder))
+                                                     calibration_samples=args.calib_samples, subsets=args.subsets, workdir=Path(folder),
+                                                     input_shapes=input_shapes_from_args(args) or None)
     print(json.dumps(check.to_dict(), indent=2) if args.json else check.to_text())
     return 4 if check.findings else 0
 

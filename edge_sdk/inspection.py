@@ -171,6 +171,10 @@ def inspect_artifact(path: Path) -> dict[str, Any]:
     spec = FORMATS.get(kind)
     if spec is not None and spec.inspector:  # the format table names each format's reader
         info[kind] = spec.inspect(path)
+    elif kind in ("h5", "keras"):  # a Keras source model: its config read as data (edge_sdk.keras_inspection)
+        from edge_sdk.keras_inspection import inspect_keras_file
+
+        info["keras"] = inspect_keras_file(path, kind)
     if isinstance(info.get(kind), dict) and "external_data" in info[kind]:
         # The artifact is the graph file and the external data files it points at (ONNX): size them together.
         info["graph_size_bytes"] = info["size_bytes"]

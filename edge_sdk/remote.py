@@ -216,9 +216,10 @@ def _run_one(transport: Any, zip_on_device: str | None, item: _Prepared, index: 
     transport.pull(f"result-{index}.json", result_json)
     transport.pull(f"outputs-{index}.npz", outputs_npz)
     device_result = json.loads(result_json.read_text())["results"][0]
-    with np.load(outputs_npz, allow_pickle=False) as pulled:
-        outputs = pulled["outputs"]
-    evaluation = Evaluation(outputs, item.labels, device_result["timing"]["first_inference_ms"])
+    output_names = [spec["name"] for spec in (device_result.get("artifact") or {}).get("io", {}).get("outputs", [])]
+    outputs, all_outputs = pulled_outputs(outputs_npz, output_names)
+    # Every output by name, as a local bench has them: fidelity compares each by its kind, not only the primary one.
+    evaluation = Evaluation(outputs, item.labels, device_result["timing"]["first_inference_ms"], all_outputs=all_outputs)
     device_result.pop("schema_version", None)
     device_result.pop("created_at", None)
     result = BenchResult(**device_result)
@@ -231,6 +232,23 @@ def _run_one(transport: Any, zip_on_device: str | None, item: _Prepared, index: 
         result.reference = compare_to_reference(references, item.reference, evaluation, settings)
     result.outputs = outputs  # type: ignore[attr-defined]  # for callers comparing outputs; not serialised
     return result
+
+
+def pulled_outputs(path: Path, output_names: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(the primary output, every output by name in the model's order) from a runner's --outputs .npz.
+
+    The runner stores each output under its name and the primary one under `outputs` as well (an output that is
+    itself named `outputs` is stored only there)."""
+    from edge_sdk.runner import OUTPUTS_KEY
+
+    with np.load(path, allow_pickle=False) as pulled:
+        primary = pulled[OUTPUTS_KEY]
+        names = output_names or [name for name in pulled.files if name != OUTPUTS_KEY]
+        missing = [name for name in names if name not in pulled.files]
+        if missing:
+            raise RuntimeFailure(f"the runner's outputs {path.name} lack {missing} (it has {pulled.files})", fix="use the same edge-sdk version on the device")
+        all_outputs = {name: np.asarray(pulled[name]) for name in names}
+    return primary, all_outputs or {OUTPUTS_KEY: primary}
 
 
 def _run_benchmark_model(transport: Any, item: _Prepared, profile: Any, settings: Any, options: DeviceOptions) -> Any:

@@ -84,8 +84,12 @@ def inspection_text(info: dict[str, Any]) -> str:
     """`edge-sdk inspect` for a person: a summary, the input/output table, the op table, the manifest."""
     summary = [["file", str(info["path"])], ["kind", str(info["kind"])], ["size", f"{_size(info['size_bytes'])} (gzip {_size(info.get('gzip_size_bytes'))})"],
                ["sha256", str(info["sha256"])]]
-    tflite, onnx = info.get("tflite"), info.get("onnx")
-    details = tflite or onnx
+    tflite, onnx, keras = info.get("tflite"), info.get("onnx"), info.get("keras")
+    details = tflite or onnx or keras
+    if keras:
+        parameters = f", {keras['parameters']:,} parameters" if keras.get("parameters") is not None else ""
+        summary.append(["model", f"{keras['framework']} {keras.get('keras_version') or '?'} {keras.get('model_class') or ''}{parameters}".strip()])
+        summary += [["note", note] for note in keras.get("notes") or []]
     if onnx:
         summary.append(["opset", f"opset {onnx['opset']}, producer {onnx['producer'] or '-'}" + (f", external data {onnx['external_data']}" if onnx["external_data"] else "")])
     if tflite:
@@ -98,10 +102,11 @@ def inspection_text(info: dict[str, Any]) -> str:
         for key in ("inputs", "outputs"):
             for tensor in details["io"][key]:
                 quant = tensor.get("quantization")
-                io_rows.append([key[:-1], tensor["name"], str(tensor["shape"]), tensor["dtype"],
+                io_rows.append([key[:-1], tensor["name"], "?" if tensor["shape"] is None else str(tensor["shape"]), tensor["dtype"],
                                 f"{quant['scale']:.6g}" if quant else "-", str(quant["zero_point"]) if quant else "-"])
         parts.append("\n" + text_table(["io", "name", "shape", "dtype", "scale", "zero point"], io_rows))
-        parts.append(f"\nops ({details['op_count']}):\n" + text_table(["op", "count"], [[name, str(count)] for name, count in details["ops"].items()]))
+        what = "layers" if keras else "ops"  # a Keras model is counted in layers (nested models opened)
+        parts.append(f"\n{what} ({details['op_count']}):\n" + text_table([what[:-1], "count"], [[name, str(count)] for name, count in details["ops"].items()]))
     manifest = info.get("manifest")
     if manifest:
         if info.get("verification"):

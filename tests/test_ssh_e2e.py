@@ -206,3 +206,44 @@ def test_a_device_that_disappears_mid_run_is_an_error_and_keeps_other_results(de
     lost, kept = results
     assert lost.status == "error" and "lost the connection" in lost.error, lost.error
     assert kept.status == "ok", kept.error
+
+
+@pytest.fixture(scope="module")
+def two_output_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(a .keras model with two outputs: 10 class scores and one probability, its int8 .tflite, data .npz)."""
+    import keras
+
+    import edge_sdk
+
+    folder = tmp_path_factory.mktemp("two_outputs")
+    keras.utils.set_random_seed(3)
+    image = keras.Input(shape=(8, 8, 1), name="image")
+    hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(image))
+    model = keras.Model(image, [keras.layers.Dense(10, activation="softmax", name="digit")(hidden), keras.layers.Dense(1, activation="sigmoid", name="score")(hidden)])
+    model.save(folder / "two.keras")
+    rng = np.random.default_rng(4)
+    np.savez(folder / "data.npz", x=rng.random((40, 8, 8, 1)).astype(np.float32), y=rng.integers(0, 10, 40))
+    artifact = edge_sdk.convert(folder / "two.keras", folder / "two.tflite", to="tflite", mode="int8", calibration=folder / "data.npz").path
+    return folder / "two.keras", artifact, folder / "data.npz"
+
+
+def test_a_remote_bench_compares_every_output_as_a_local_bench_does(device, two_output_model):
+    import edge_sdk
+    from edge_sdk.api import bench_on_devices
+    from edge_sdk.bench import BenchSettings
+    from edge_sdk.remote import DeviceOptions
+
+    keras_model, artifact, data = two_output_model
+    settings = dict(runs=2, warmup=0, max_samples=30)
+    local = edge_sdk.benchmark([artifact], data, reference=keras_model, settings=BenchSettings(**settings, isolate=False))[0]
+    options = DeviceOptions(identity_file=device.client_key, known_hosts=device.known_hosts)
+    remote = bench_on_devices([artifact], data, target="raspberry-pi-4", hosts=[device.url], reference=keras_model,
+                              settings=BenchSettings(**settings), device_options=options)[0]
+    assert local.status == "ok" and remote.status == "ok", (local.error, remote.error)
+    assert remote.environment["architecture"] == "aarch64"
+    local_outputs, remote_outputs = local.reference["outputs"], remote.reference["outputs"]
+    assert set(remote_outputs) == set(local_outputs) and len(remote_outputs) == 2  # both outputs, not only the primary one
+    assert {record["kind"] for record in remote_outputs.values()} == {"class_scores", "values"}
+    # int8 kernels give the same integers on aarch64 and x86 (float ones may differ in the last bit, which moves an
+    # SQNR of 150 dB by 20 dB): the same outputs, so every figure of every output equals the local bench's.
+    assert remote_outputs == local_outputs

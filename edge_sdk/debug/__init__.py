@@ -14,16 +14,19 @@ from edge_sdk.debug.report import DebugReport, LayerError
 __all__ = ["DebugReport", "LayerError", "debug_artifact", "failed_validation_note"]
 
 
-def debug_artifact(artifact: str | Path, reference: str | Path, data: str | Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None, verify: bool = True) -> DebugReport:
+def debug_artifact(artifact: str | Path, reference: str | Path, data: str | Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None, verify: bool = True,
+                   input_shapes: dict[str, list[int]] | None = None) -> DebugReport:
     """Per-layer quantization error of `artifact` against its float `reference` on real `data`, ranked.
 
     With `verify` (the default), an artifact whose sha256 does not match its manifest is refused (exit 3). An
     artifact kept although it failed conversion validation (`convert --keep-failed`) is debugged - that is what it
-    was kept for - with a note first among the report's notes (`failed_validation_note`)."""
+    was kept for - with a note first among the report's notes (`failed_validation_note`). `input_shapes`
+    (--input-shape; the name '' means the only input) fix the reference's dynamic dims where the manifest's
+    recorded shapes do not say them."""
     from edge_sdk.artifact import load_artifact
 
     load_artifact(Path(artifact), verify=verify)
-    report = _debug(Path(artifact), Path(reference), Path(data), samples, seed, preprocess, input_key)
+    report = _debug(Path(artifact), Path(reference), Path(data), samples, seed, preprocess, input_key, input_shapes)
     note = failed_validation_note(Path(artifact))
     if note:
         report.notes.insert(0, note)
@@ -43,7 +46,8 @@ def failed_validation_note(artifact: Path) -> str | None:
     return f"{Path(artifact).name} failed conversion validation ({figures or 'see its manifest'}); debugging it anyway"
 
 
-def _debug(artifact: Path, reference: Path, data: Path, samples: int, seed: int, preprocess: dict[str, Any] | None, input_key: str | None) -> DebugReport:
+def _debug(artifact: Path, reference: Path, data: Path, samples: int, seed: int, preprocess: dict[str, Any] | None, input_key: str | None,
+           input_shapes: dict[str, list[int]] | None) -> DebugReport:
     from edge_sdk.errors import UsageError
     from edge_sdk.models import detect_model_kind
 
@@ -51,9 +55,24 @@ def _debug(artifact: Path, reference: Path, data: Path, samples: int, seed: int,
     if kind == "tflite":
         from edge_sdk.debug.tflite import debug_tflite
 
-        return debug_tflite(Path(artifact), Path(reference), Path(data), samples=samples, seed=seed, preprocess=preprocess, input_key=input_key)
+        return debug_tflite(Path(artifact), Path(reference), Path(data), samples=samples, seed=seed, preprocess=preprocess, input_key=input_key, input_shapes=input_shapes)
     if kind == "onnx":
         from edge_sdk.debug.onnx import debug_onnx
 
-        return debug_onnx(Path(artifact), Path(reference), Path(data), samples=samples, seed=seed, preprocess=preprocess, input_key=input_key)
+        return debug_onnx(Path(artifact), Path(reference), Path(data), samples=samples, seed=seed, preprocess=preprocess, input_key=input_key, input_shapes=input_shapes)
     raise UsageError(f"cannot debug {artifact}: {kind} artifacts are not supported", fix="debug a .tflite or .onnx int8 artifact")
+
+
+def shapes_for_debug(recorded: dict[str, list[int]], given: dict[str, list[int]] | None) -> dict[str, list[int]]:
+    """The input shapes a debug run uses: the manifest's recorded ones, with those given by --input-shape in their
+    place (the name '' stands for the only input)."""
+    from edge_sdk.errors import UsageError
+
+    shapes = {name: list(shape) for name, shape in (recorded or {}).items()}
+    for name, shape in (given or {}).items():
+        if name == "" and len(shapes) == 1:
+            name = next(iter(shapes))
+        if shapes and name not in shapes:
+            raise UsageError(f"--input-shape names {name or '(no name)'!r}, but the artifact's inputs are {sorted(shapes)}", fix="name an input: --input-shape NAME:DIMS")
+        shapes[name] = list(shape)
+    return shapes

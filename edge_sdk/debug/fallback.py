@@ -247,7 +247,9 @@ class _Search:
             convert(
                 manifest.source["path"], target, to=manifest.format, mode=mode, calibration=calibration.get("path"),
                 calibration_samples=calibration.get("samples"), seed=calibration.get("seed", 0), preprocess=manifest.preprocess,
-                input_shapes=manifest.input_shapes or None, float_nodes=nodes or None, overwrite=True, keep_failed=True,
+                # The shapes the user gave convert (not the resolved ones): a fixed shape changes how the source is traced
+                # (converters/input_shapes.py), and the debugger's node names are those of the artifact's own tracing.
+                input_shapes=(manifest.options or {}).get("input_shapes") or None, float_nodes=nodes or None, overwrite=True, keep_failed=True,
             )
         except (ConversionError, UsageError) as error:
             # A float set that breaks the conversion is one failed try; another mode this source cannot take (a

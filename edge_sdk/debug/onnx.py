@@ -30,7 +30,8 @@ def _powers(reference: list[np.ndarray], other: list[np.ndarray]) -> tuple[float
     return signal, noise
 
 
-def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None) -> DebugReport:
+def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None,
+               input_shapes: dict[str, list[int]] | None = None) -> DebugReport:
     """Rank the quantized activations of an ONNX QDQ artifact by their error on `data`."""
     require("onnxruntime", "the ONNX quantization debugger")
     onnx = require("onnx", "the ONNX quantization debugger")
@@ -42,7 +43,9 @@ def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 20
                          fix="debug an artifact written by `edge-sdk convert --to onnx --quant int8 --calib DATA`")
     spec = PreprocessSpec.from_dict(manifest.preprocess).merged(preprocess or {})
     dataset = Dataset(Path(data), spec, input_key=input_key)
-    shapes = list(manifest.input_shapes.items())
+    from edge_sdk.debug import shapes_for_debug
+
+    shapes = list(shapes_for_debug(manifest.input_shapes, input_shapes).items())
     binding = InputBinding.bind(dataset, shapes)
     indices = dataset.subset(samples, seed)
     qdq_model = onnx.load(str(artifact))

@@ -27,7 +27,8 @@ def _signal_power(float_tensor: np.ndarray, quant_tensor: np.ndarray, scale: flo
     return float(np.mean(np.square((quant_tensor.astype(np.float64) - zero_point) * scale)))
 
 
-def quantization_converter(artifact: Path, reference: Path, preprocess: dict[str, Any] | None = None) -> tuple[Any, Any, list[tuple[str, list[int]]], PreprocessSpec]:
+def quantization_converter(artifact: Path, reference: Path, preprocess: dict[str, Any] | None = None,
+                           input_shapes: dict[str, list[int]] | None = None) -> tuple[Any, Any, list[tuple[str, list[int]]], PreprocessSpec]:
     """A TFLiteConverter for `reference` set up as the artifact was made: (tf, converter, input shapes, spec)."""
     from converters.options import DataSettings, TFLiteOptions
     from converters.tflite import quantization_converter as converter_for
@@ -42,13 +43,19 @@ def quantization_converter(artifact: Path, reference: Path, preprocess: dict[str
     spec = PreprocessSpec.from_dict(manifest.preprocess).merged(preprocess or {})
     calibration_set = Dataset(Path(calibration["path"]), spec)
     data = DataSettings(calibration_samples=calibration["samples"], seed=calibration["seed"])
-    tf, converter, shapes = converter_for(Path(reference), TFLiteOptions(mode=manifest.mode), calibration_set, manifest.input_shapes or None, data)
+    from edge_sdk.debug import shapes_for_debug
+
+    shapes_given = shapes_for_debug(manifest.input_shapes, input_shapes)
+    # Traced as the artifact was (fixed shapes where convert --input-shape fixed them), so that node names match it.
+    fixed = bool(manifest.details.get("input_shapes_fixed"))
+    tf, converter, shapes = converter_for(Path(reference), TFLiteOptions(mode=manifest.mode), calibration_set, shapes_given or None, data, fixed_shapes=fixed)
     return tf, converter, shapes, spec
 
 
-def debug_tflite(artifact: Path, reference: Path, data: Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None) -> DebugReport:
+def debug_tflite(artifact: Path, reference: Path, data: Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None,
+                 input_shapes: dict[str, list[int]] | None = None) -> DebugReport:
     """Rank the layers of a TFLite int8 artifact by their quantization error on `data`."""
-    tf, converter, shapes, spec = quantization_converter(artifact, reference, preprocess)
+    tf, converter, shapes, spec = quantization_converter(artifact, reference, preprocess, input_shapes)
     dataset = Dataset(Path(data), spec, input_key=input_key)
     binding = InputBinding.bind(dataset, shapes)
     indices = dataset.subset(samples, seed)

@@ -10,6 +10,7 @@ from html import escape
 from edge_sdk.report import plots
 from edge_sdk.report.columns import Column, columns_for
 from edge_sdk.report.model import ArtifactRow, ReportModel, TargetGroup
+from edge_sdk.report.outputs import OUTPUT_HEADER, OUTPUTS_HELP, output_rows
 from edge_sdk.report.verdict import Verdict, budget_sentence, pick_sentence
 from edge_sdk.report.warnings import ReportWarning, grouped_warnings
 
@@ -152,8 +153,20 @@ def _target_section(group: TargetGroup) -> str:
     return (
         f'<section class="target"><h2>Target: {escape(group.name)}</h2>'
         f'<div class="table-wrap"><table class="results"><thead><tr>{header}</tr></thead><tbody>\n' + "\n".join(body) + "\n</tbody></table></div>"
-        f'<div class="plots">\n{figure_html}\n</div></section>'
+        f'<div class="plots">\n{figure_html}\n</div>{_outputs_table(group)}</section>'
     )
+
+
+def _outputs_table(group: TargetGroup) -> str:
+    """Every output of every artifact, by kind, per step and streaming (empty when no result compared outputs)."""
+    rows = output_rows(group.rows)
+    if not rows:
+        return ""
+    header = "".join(f"<th>{escape(name)}</th>" for name in OUTPUT_HEADER)
+    body = "\n".join("<tr>" + "".join(f'<td class="num">{escape(cell)}</td>' if index == 0 else f"<td>{escape(cell)}</td>" for index, cell in enumerate(cells)) + "</tr>"
+                     for cells in rows)
+    return (f'<h3>Outputs against the float reference</h3><p class="meta">{escape(OUTPUTS_HELP)}</p>'
+            f'<div class="table-wrap"><table class="outputs"><thead><tr>{header}</tr></thead><tbody>\n{body}\n</tbody></table></div>')
 
 
 def _legend(columns: list[Column]) -> str:

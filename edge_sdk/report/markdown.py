@@ -8,6 +8,7 @@ import re
 
 from edge_sdk.report.columns import columns_for
 from edge_sdk.report.model import ReportModel, TargetGroup
+from edge_sdk.report.outputs import OUTPUT_HEADER, OUTPUTS_HELP, output_rows
 from edge_sdk.report.verdict import Verdict, budget_sentence, pick_sentence
 from edge_sdk.report.warnings import ReportWarning, grouped_warnings
 
@@ -74,7 +75,13 @@ def _target(group: TargetGroup) -> str:
             error = (row.error or "failed").splitlines()[0]
             rows.append([str(row.number), md_escape(row.label), f"FAILED: {md_escape(error)}"] + [""] * (len(columns) - 3))
     table = md_table([md_escape(c.header) for c in columns], rows, [c.numeric for c in columns])
-    return f"## Target: {md_escape(group.name)}\n\n{table}"
+    section = f"## Target: {md_escape(group.name)}\n\n{table}"
+    outputs = output_rows(group.rows)
+    if outputs:  # every output of every artifact, by kind, per step and streaming
+        numeric = [index == 0 for index in range(len(OUTPUT_HEADER))]
+        section += (f"\n\n### Outputs against the float reference\n\n{md_escape(OUTPUTS_HELP)}\n\n"
+                    + md_table([md_escape(name) for name in OUTPUT_HEADER], [[md_escape(cell) for cell in cells] for cells in outputs], numeric))
+    return section
 
 
 def _provenance(model: ReportModel) -> str:

@@ -28,6 +28,13 @@ def test_direction_classifier_fp32_and_int8_against_the_original(ppocr_cls, text
         artifact = convert(ppocr_cls, tmp_path / f"cls_{mode}.onnx", to="onnx", mode=mode, calibration=calibration,
                            calibration_samples=64, input_shapes={"x": [1, 3, 48, 192]})
         artifacts.append(artifact.path)
+    import onnxruntime as ort
+
+    for path in artifacts:  # --input-shape is written into the file: bare ONNX Runtime sees the fixed dims
+        assert ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_inputs()[0].shape == [1, 3, 48, 192]
+        manifest = load_artifact(path).manifest
+        assert manifest.inputs[0].shape == [1, 3, 48, 192]
+        assert manifest.details["input_shapes_fixed"]["x"]["fixed_by"] == "--input-shape"
     int8_manifest = load_artifact(artifacts[1]).manifest
     # Real export: quant_pre_process's symbolic shape inference fails on it; the fallback is recorded.
     assert any("quant_pre_process failed" in note for note in int8_manifest.details["conversion_notes"])

@@ -38,7 +38,11 @@ def test_per_channel_int8_detector_mask_iou_against_fp32(ppocr_det, pages, tmp_p
     artifact = convert(ppocr_det, tmp_path / "det_int8.onnx", to="onnx", mode="int8", calibration=calibration, per_channel=True,
                        input_shapes={"x": [1, 3, 320, 320]})
     assert list(working.iterdir()) == []
-    assert any("quant_pre_process failed" in note for note in artifact.manifest.details["conversion_notes"])
+    notes = artifact.manifest.details["conversion_notes"]
+    # --input-shape fixes x in the graph, so quant_pre_process's symbolic shape inference (which fails on this export's
+    # dynamic H/W: the classifier test keeps that fallback) runs; opset 12 is still lifted for per-channel.
+    assert not any("quant_pre_process failed" in note for note in notes) and any("opset 12 to 13" in note for note in notes)
+    assert artifact.manifest.inputs[0].shape == [1, 3, 320, 320]
     settings = BenchSettings(runs=2, warmup=1, output_kinds=parse_output_kinds(None, [f"{OUTPUT}:{THRESHOLD}"]))
     result = edge_sdk.benchmark([artifact.path], evaluation, reference=ppocr_det, settings=settings)[0]
     assert result.status == "ok", result.error
