@@ -43,7 +43,7 @@ def debug_onnx(artifact: Path, reference: Path, data: Path, *, samples: int = 20
                          fix="debug an artifact written by `edge-sdk convert --to onnx --quant int8 --calib DATA`")
     spec = PreprocessSpec.from_dict(manifest.preprocess).merged(preprocess or {})
     dataset = Dataset(Path(data), spec, input_key=input_key)
-    from edge_sdk.debug import shapes_for_debug
+    from edge_sdk.debug.shapes import shapes_for_debug
 
     shapes = list(shapes_for_debug(manifest.input_shapes, input_shapes).items())
     binding = InputBinding.bind(dataset, shapes)

@@ -43,7 +43,7 @@ def quantization_converter(artifact: Path, reference: Path, preprocess: dict[str
     spec = PreprocessSpec.from_dict(manifest.preprocess).merged(preprocess or {})
     calibration_set = Dataset(Path(calibration["path"]), spec)
     data = DataSettings(calibration_samples=calibration["samples"], seed=calibration["seed"])
-    from edge_sdk.debug import shapes_for_debug
+    from edge_sdk.debug.shapes import shapes_for_debug
 
     shapes_given = shapes_for_debug(manifest.input_shapes, input_shapes)
     # Traced as the artifact was (fixed shapes where convert --input-shape fixed them), so that node names match it.
