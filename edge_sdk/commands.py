@@ -143,6 +143,7 @@ def _bench(args: argparse.Namespace) -> int:
                                 timeout_s=args.timeout, python=args.remote_python, benchmark_model=args.benchmark_model)
         results = bench_on_devices(
             args.artifacts, args.data, target=settings.target, hosts=args.host, reference=args.reference, settings=settings, device_options=options,
+            reference_weights=args.reference_weights, trust_model=args.trust_model,
             preprocess=_preprocess_from_args(args), input_key=args.input_key, label_key=args.label_key, progress=_progress(args),
         )
     else:
@@ -160,6 +161,7 @@ def _bench(args: argparse.Namespace) -> int:
             results = bench(
                 args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
                 input_key=args.input_key, label_key=args.label_key, progress=progress, checkpoint=checkpoint,
+                reference_weights=args.reference_weights, trust_model=args.trust_model,
             )
         finally:
             progress.end()
