@@ -196,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("config", type=Path, help="pipeline file (see README: the pipeline YAML reference)")
     _add_output_args(pipeline)
     _add_trust_arg(convert, bench, debug, check)
+    _add_input_shape_arg(check)
     for takes_reference in (bench, debug, check):
         takes_reference.add_argument("--reference-weights", type=Path, metavar="PATH",
                             help="trained weights for a PyTorch --reference package.module:factory (as convert's --weights; DeepSpeed folders need --trust-model)")
@@ -218,6 +219,15 @@ def _add_trust_arg(*parsers: argparse.ArgumentParser) -> None:
                                 help="load model files that carry code (Lambda layers, pickles); only for files whose origin you trust")
         except argparse.ArgumentError:
             pass  # already there (e.g. convert's PyTorch checkpoints): one flag, one meaning
+
+
+def _add_input_shape_arg(*parsers: argparse.ArgumentParser) -> None:
+    """--input-shape, on each parser that does not have it yet (one flag, one meaning: as convert's)."""
+    for parser in parsers:
+        try:
+            parser.add_argument("--input-shape", action="append", help="concrete input shape, e.g. 1,3,224,224 or NAME:1,3,224,224 (a PyTorch --reference needs its own)")
+        except argparse.ArgumentError:
+            pass
 
 
 def _add_output_args(parser: argparse.ArgumentParser) -> None:

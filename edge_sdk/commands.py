@@ -346,9 +346,17 @@ def _cmd_debug(args: argparse.Namespace) -> int:
 
     from edge_sdk.quiet import framework_output
 
+    from edge_sdk.reference_eval import reference_source
+
     preprocess = _preprocess_from_args(args)
+    reference = reference_source(args.reference, args.reference_weights, args.trust_model)
+    if not isinstance(reference, Path) and args.max_drop is not None:
+        from edge_sdk.errors import UsageError
+
+        raise UsageError(f"the float fallback (--max-drop) re-converts the model from a file source; it does not take a PyTorch --reference ({args.reference})",
+                         fix="rank the layers against the PyTorch model without --max-drop, then convert with --exclude-nodes / --float-nodes-from")
     with framework_output(f"ranking the layers of {args.artifact}"):
-        report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
+        report = debug_artifact(args.artifact, reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
     if args.output:
         report.save(args.output, overwrite=args.overwrite)
     payload: dict[str, Any] = {"debug": report.to_dict()}
@@ -374,12 +382,15 @@ def _cmd_check_calib(args: argparse.Namespace) -> int:
     from edge_sdk.calibcheck import check_calibration, estimate_sufficiency
 
     from edge_sdk.quiet import framework_output
+    from edge_sdk.models import parse_input_shapes
+    from edge_sdk.reference_eval import reference_source
 
     preprocess = _preprocess_from_args(args)
+    model = reference_source(args.model, args.reference_weights, args.trust_model)  # a file or a PyTorch factory: refused before any work
     check = check_calibration(args.calibration, args.data, preprocess=preprocess, input_key=args.input_key, max_samples=args.samples)
-    if args.model:
+    if model:
         with tempfile.TemporaryDirectory(prefix="edge-sdk-calib-") as folder, framework_output(f"estimating calibration sufficiency with {args.model}"):
-            check.sufficiency = estimate_sufficiency(args.model, args.calibration, args.data, to=args.to, preprocess=preprocess,
+            check.sufficiency = estimate_sufficiency(model, args.calibration, args.data, to=args.to, preprocess=preprocess, input_shapes=parse_input_shapes(args.input_shape),
                                                      calibration_samples=args.calib_samples, subsets=args.subsets, workdir=Path(folder))
     print(json.dumps(check.to_dict(), indent=2) if args.json else check.to_text())
     return 4 if check.findings else 0

@@ -14,10 +14,12 @@ from edge_sdk.debug.report import DebugReport, LayerError
 __all__ = ["DebugReport", "LayerError", "debug_artifact"]
 
 
-def debug_artifact(artifact: str | Path, reference: str | Path, data: str | Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None, verify: bool = True) -> DebugReport:
+def debug_artifact(artifact: str | Path, reference: str | Path | Any, data: str | Path, *, samples: int = 200, seed: int = 0, preprocess: dict[str, Any] | None = None, input_key: str | None = None, verify: bool = True) -> DebugReport:
     """Per-layer quantization error of `artifact` against its float `reference` on real `data`, ranked.
 
-    With `verify` (the default), an artifact whose sha256 does not match its manifest is refused (exit 3)."""
+    `reference` is a model file or a PyTorch model (edge_sdk.loaders.torch_weights.TorchModelSpec: ONNX artifacts
+    only, see edge_sdk.debug.torch_reference). With `verify` (the default), an artifact whose sha256 does not match its
+    manifest is refused (exit 3)."""
     from edge_sdk.artifact import load_artifact
     from edge_sdk.errors import UsageError
     from edge_sdk.models import detect_model_kind
@@ -25,6 +27,10 @@ def debug_artifact(artifact: str | Path, reference: str | Path, data: str | Path
     load_artifact(Path(artifact), verify=verify)
 
     kind = detect_model_kind(Path(artifact))
+    if hasattr(reference, "factory"):  # a PyTorch model
+        from edge_sdk.debug.torch_reference import debug_against_pytorch
+
+        return debug_against_pytorch(Path(artifact), reference, Path(data), kind=kind, samples=samples, seed=seed, preprocess=preprocess, input_key=input_key)
     if kind == "tflite":
         from edge_sdk.debug.tflite import debug_tflite
 
