@@ -5,6 +5,7 @@ the figures are recomputed here with torch and the bare runtimes."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -130,6 +131,9 @@ def test_bad_pytorch_references_give_one_message_their_exit_code_and_write_nothi
         ((bare / "no_manifest.tflite", "--reference", FACTORY, "--reference-weights", twins["weights"]), 4, "has no manifest"),
         ((twins["onnx"], "--reference", folder / "cnn.keras", "--reference-weights", twins["weights"]), 2, "--reference-weights applies to a PyTorch"),
     ]
+    if importlib.util.find_spec("deepspeed"):
+        # With --trust-model the pickles are read, in the reference's worker process: a corrupt one is one message.
+        cases.append(((twins["onnx"], "--reference", FACTORY, "--reference-weights", deepspeed, "--trust-model"), 3, "DeepSpeed could not consolidate"))
     out = folder / "out"
     out.mkdir(exist_ok=True)
     for args, code, message in cases:
