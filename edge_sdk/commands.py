@@ -346,15 +346,13 @@ def _cmd_debug(args: argparse.Namespace) -> int:
 
     from edge_sdk.quiet import framework_output
 
+    from edge_sdk.debug.torch_reference import check_fallback_reference
     from edge_sdk.reference_eval import reference_source
 
     preprocess = _preprocess_from_args(args)
     reference = reference_source(args.reference, args.reference_weights, args.trust_model)
-    if not isinstance(reference, Path) and args.max_drop is not None:
-        from edge_sdk.errors import UsageError
-
-        raise UsageError(f"the float fallback (--max-drop) re-converts the model from a file source; it does not take a PyTorch --reference ({args.reference})",
-                         fix="rank the layers against the PyTorch model without --max-drop, then convert with --exclude-nodes / --float-nodes-from")
+    if args.max_drop is not None:
+        check_fallback_reference(reference)  # before any work
     with framework_output(f"ranking the layers of {args.artifact}"):
         report = debug_artifact(args.artifact, reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify)
     if args.output:
@@ -380,9 +378,8 @@ def _cmd_check_calib(args: argparse.Namespace) -> int:
     import tempfile
 
     from edge_sdk.calibcheck import check_calibration, estimate_sufficiency
-
-    from edge_sdk.quiet import framework_output
     from edge_sdk.models import parse_input_shapes
+    from edge_sdk.quiet import framework_output
     from edge_sdk.reference_eval import reference_source
 
     preprocess = _preprocess_from_args(args)

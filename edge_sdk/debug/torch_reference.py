@@ -49,6 +49,14 @@ def debug_against_pytorch(artifact: Path, model: TorchModelSpec, data: Path, *, 
     return report
 
 
+def check_fallback_reference(reference: Any) -> None:
+    """The float fallback (`debug --max-drop`) re-converts the model from the artifact's file source and re-benches
+    it against `reference`: a PyTorch reference is refused there, before any work."""
+    if isinstance(reference, TorchModelSpec):
+        raise UsageError(f"the float fallback (--max-drop) re-converts the model from a file source; it does not take a PyTorch --reference ({reference.factory})",
+                         fix="rank the layers against the PyTorch model without --max-drop, then convert with --exclude-nodes / --float-nodes-from")
+
+
 def _export(model: TorchModelSpec, input_shapes: dict[str, list[int]], folder: Path) -> Path:
     from edge_sdk._lazy import require
     from edge_sdk.loaders.to_onnx import torch_source, torch_to_onnx
