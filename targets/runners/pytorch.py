@@ -3,6 +3,8 @@
 A PyTorch module declares no input shape: the runner takes them, and the layout the samples come in, from an
 edge_sdk.reference_eval.TorchReference (read from the manifest of the artifact it is compared with). Where the
 artifact takes NHWC (convert --nhwc-input), its inputs are NHWC here too and are moved to NCHW for the module.
+It is not in the runner registry (targets.runners.RUNNERS, looked up by file kind): it runs a factory, not a
+file, and only as a bench's reference (edge_sdk.bench.evaluate_reference builds it).
 """
 
 from __future__ import annotations
