@@ -141,7 +141,10 @@ class ReferenceCache:
 
     @property
     def source_text(self) -> str:
-        """What results record as the reference's `path`: the file, or the factory and its weights."""
+        """What results record as the reference's `path`: the file, or the PyTorch factory (`WEIGHTS (FACTORY)` with
+        weights, so that reports naming a reference by its last path component show both)."""
+        if isinstance(self.source, TorchModelSpec) and self.source.weights is not None:
+            return f"{self.source.weights} ({self.source.factory})"
         return str(self.source)
 
     def check(self, artifacts: list[Path] | None = None) -> None:
