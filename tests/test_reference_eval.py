@@ -143,3 +143,29 @@ def test_bad_pytorch_references_give_one_message_their_exit_code_and_write_nothi
         assert "Traceback" not in result.stderr and result.stdout == "" and lines[0].startswith("error: "), result.stderr
         assert all(line.startswith("  fix: ") for line in lines[1:]) and len(lines) <= 2, result.stderr
     assert list(out.iterdir()) == []
+
+
+def test_the_reference_cache_key_follows_the_factory_the_weights_content_the_trust_flag_and_the_feed(tmp_path, digits_npz):
+    from edge_sdk.bench import BenchSettings
+    from edge_sdk.data import Dataset, PreprocessSpec
+    from edge_sdk.loaders.torch_weights import TorchModelSpec
+    from edge_sdk.progress import Progress
+    from edge_sdk.reference_eval import ReferenceCache, TorchReference
+
+    first, second = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    safetensors_torch.save_file({"w": torch.zeros(3)}, first)
+    safetensors_torch.save_file({"w": torch.ones(3)}, second)
+    dataset = Dataset(digits_npz[1], PreprocessSpec.from_dict({"scale": SCALE}))
+    shapes = {"input_0": [1, 1, 8, 8]}
+
+    def key(spec: TorchModelSpec, nhwc: bool = False) -> str:
+        return ReferenceCache(spec, BenchSettings(), Progress(enabled=False)).key(dataset, [0, 1], TorchReference(spec, shapes, nhwc))
+
+    base = key(TorchModelSpec(FACTORY, first))
+    assert base == key(TorchModelSpec(FACTORY, first))
+    copy = tmp_path / "copy_of_a.safetensors"
+    shutil.copy(first, copy)
+    assert key(TorchModelSpec(FACTORY, copy)) == base  # by content, not by name
+    others = [key(TorchModelSpec(FACTORY, second)), key(TorchModelSpec(FACTORY, first, trust_model=True)), key(TorchModelSpec(FACTORY, first), nhwc=True),
+              key(TorchModelSpec("tests.converters.torch_nets:digits_cnn_wider", first)), key(TorchModelSpec(FACTORY))]
+    assert len({base, *others}) == 1 + len(others)
