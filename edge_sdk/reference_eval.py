@@ -46,7 +46,6 @@ def content_hash(path: Path) -> str:
     return _content_hashes[key]
 
 
-
 @dataclass(frozen=True)
 class TorchReference:
     """A PyTorch model as a bench's float reference, and how the artifact's samples reach it."""
@@ -54,10 +53,6 @@ class TorchReference:
     model: TorchModelSpec
     input_shapes: dict[str, list[int]]  # by the artifact's input names, as PyTorch takes them (NCHW)
     nhwc_input: bool = False  # the artifact takes NHWC (convert --nhwc-input): samples are moved to NCHW for PyTorch
-
-    @property
-    def name(self) -> str:
-        return self.model.factory
 
 
 @dataclass
