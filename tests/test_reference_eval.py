@@ -169,3 +169,20 @@ def test_the_reference_cache_key_follows_the_factory_the_weights_content_the_tru
     others = [key(TorchModelSpec(FACTORY, second)), key(TorchModelSpec(FACTORY, first, trust_model=True)), key(TorchModelSpec(FACTORY, first), nhwc=True),
               key(TorchModelSpec("tests.converters.torch_nets:digits_cnn_wider", first)), key(TorchModelSpec(FACTORY))]
     assert len({base, *others}) == 1 + len(others)
+
+
+@pytest.mark.slow
+def test_a_device_bench_takes_the_pytorch_reference_too(twins, digits_npz):
+    """`bench --host` (edge_sdk.remote) through the local transport: the reference runs on the host, fed as the
+    artifact's manifest says, with the figures of the same bench run here."""
+    from edge_sdk.api import bench, bench_on_devices
+    from edge_sdk.bench import BenchSettings
+
+    settings = dict(runs=2, warmup=0, max_samples=60)
+    pytorch = dict(reference=FACTORY, reference_weights=twins["weights"])
+    remote = bench_on_devices([twins["tflite"]], digits_npz[1], target="desktop", hosts=["local"], settings=BenchSettings(**settings), **pytorch)[0]
+    here = bench([twins["tflite"]], digits_npz[1], settings=BenchSettings(**settings), **pytorch)[0]
+    assert remote.status == "ok" and here.status == "ok", (remote.error, here.error)
+    assert remote.reference["runtime"]["runtime"] == "pytorch" and remote.reference["runtime"]["nhwc_input"] is True
+    assert remote.reference["fidelity"] == pytest.approx(here.reference["fidelity"])
+    assert remote.reference["accuracy"]["top1"] == here.reference["accuracy"]["top1"]
