@@ -85,23 +85,28 @@ def bench(
     artifacts: list[str | Path],
     data: str | Path,
     *,
-    reference: str | Path | None = None,
+    reference: str | Path | Any = None,
     settings: BenchSettings | None = None,
     preprocess: dict[str, Any] | None = None,
     input_key: str | None = None,
     label_key: str | None = None,
     progress: Progress | None = None,
     checkpoint: Any = None,
+    reference_weights: str | Path | None = None,
+    trust_model: bool = False,
 ) -> list[BenchResult]:
     """Benchmark artifacts on `data` against an optional float reference; see edge_sdk.bench.
 
+    `reference` is a model file or a PyTorch `package.module:factory` (with `reference_weights`, read as convert's
+    `weights`; pickled checkpoints need `trust_model`): the artifacts are then compared with the PyTorch model itself.
     `checkpoint` (an edge_sdk.checkpoint.BenchCheckpoint) saves each finished result at once and resumes from it."""
     from edge_sdk.bench import bench as run_bench
+    from edge_sdk.reference_eval import reference_source
 
     return run_bench(
         [Path(a) for a in artifacts],
         Path(data),
-        reference=Path(reference) if reference else None,
+        reference=reference_source(reference, reference_weights, trust_model),
         settings=settings,
         preprocess=preprocess,
         input_key=input_key,
@@ -124,15 +129,19 @@ def bench_on_devices(
     *,
     target: str,
     hosts: list[str],
-    reference: str | Path | None = None,
+    reference: str | Path | Any = None,
     settings: BenchSettings | None = None,
     device_options: Any = None,
     preprocess: dict[str, Any] | None = None,
     input_key: str | None = None,
     label_key: str | None = None,
     progress: Progress | None = None,
+    reference_weights: str | Path | None = None,
+    trust_model: bool = False,
 ) -> list[BenchResult]:
-    """Benchmark artifacts on devices of profile `target` (one result per host and artifact); see edge_sdk.remote."""
+    """Benchmark artifacts on devices of profile `target` (one result per host and artifact); see edge_sdk.remote.
+    The float reference (a model file or a PyTorch factory, as for `bench`) runs here, on the host."""
+    from edge_sdk.reference_eval import reference_source
     from edge_sdk.remote import bench_on_devices as run_remote
     from targets.profiles import get_profile
 
@@ -141,5 +150,5 @@ def bench_on_devices(
     settings.target = profile.name
     return run_remote(
         [Path(a) for a in artifacts], Path(data), hosts=list(hosts), profile=profile, settings=settings, options=device_options,
-        reference=Path(reference) if reference else None, preprocess=preprocess, input_key=input_key, label_key=label_key, progress=progress,
+        reference=reference_source(reference, reference_weights, trust_model), preprocess=preprocess, input_key=input_key, label_key=label_key, progress=progress,
     )

@@ -3,28 +3,26 @@ and fidelity against the float reference model on the same inputs."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edge_sdk import latency, metrics, stats
-from edge_sdk._lazy import require
-from edge_sdk.artifact import Artifact, load_artifact
+from edge_sdk import latency, metrics
+from edge_sdk.artifact import load_artifact
 from edge_sdk.data import Dataset, InputBinding, PreprocessSpec, check_data_path
 from edge_sdk.environment import describe_machine, reset_peak_rss, rss_bytes
 from edge_sdk.checkpoint import BenchCheckpoint, result_key
 from edge_sdk.io_model import checked_infer
-from edge_sdk.bench_io import add_streaming, check_labels, per_sample_rows, preprocess_overrides, with_manifest_io
-from edge_sdk.fidelity import OutputKinds, compare_outputs, primary_fidelity
-from edge_sdk.errors import DataError, DataFileError, EdgeSdkError, InterruptedRun, OutputWriteError, UsageError
-from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
-from edge_sdk.model_safety import check_model_file, trusting_model_code
-from edge_sdk.models import detect_model_kind
+from edge_sdk.bench_io import add_streaming, describe_artifact, per_sample_rows, preprocess_overrides, with_manifest_io  # noqa: F401 - describe_artifact re-exported
+from edge_sdk.fidelity import OutputKinds
+from edge_sdk.errors import DataFileError, EdgeSdkError, InterruptedRun, OutputWriteError, UsageError
+from edge_sdk.loaders.torch_weights import TorchModelSpec
+from edge_sdk.model_safety import trusting_model_code
 from edge_sdk.progress import Progress
-from edge_sdk.reference_eval import REFERENCE_OUTPUTS, ReferenceCache, ReferenceRequest, content_hash  # noqa: F401 - re-exported
+from edge_sdk.reference_compare import Evaluation, accuracy_record, compare_to_reference  # noqa: F401 - re-exported
+from edge_sdk.reference_eval import REFERENCE_OUTPUTS, MeasureRequest, ReferenceCache, TorchReference, content_hash  # noqa: F401 - re-exported
 from edge_sdk.results import BenchResult
 from targets.runners import runner_for
 from targets.runners.base import BaseRunner, RunnerOptions
@@ -86,25 +84,11 @@ class BenchSettings:
         return self.latency_target is not None or self.time_budget_s is not None
 
 
-@dataclass
-class Evaluation:
-    outputs: np.ndarray  # the primary (first) output, one row per sample: accuracy against labels reads it
-    labels: np.ndarray | None
-    first_inference_ms: float
-    cache: str = "computed"  # float references only: "reused" when taken from REFERENCE_OUTPUTS
-    # Every output by name, one row per sample (fidelity compares each by its kind); None where not collected.
-    all_outputs: dict[str, np.ndarray] | None = None
-    # Stateful models (edge_sdk.streaming): the state pairs used, and every output with the model carrying its
-    # own state through each sequence of the data.
-    state_pairs: list[tuple[str, str]] | None = None
-    streaming_outputs: dict[str, np.ndarray] | None = None
-
-
 def bench(
     artifacts: list[Path],
     data: Path,
     *,
-    reference: Path | None = None,
+    reference: Path | TorchModelSpec | None = None,
     settings: BenchSettings | None = None,
     preprocess: dict[str, Any] | None = None,
     input_key: str | None = None,
@@ -114,6 +98,7 @@ def bench(
 ) -> list[BenchResult]:
     """Benchmark each artifact on `data`; one result per artifact (failed ones carry status 'error').
 
+    `reference`: the float model file, or a PyTorch model (edge_sdk.reference_eval: fed as each artifact's manifest says).
     Each artifact loads and runs in a worker process (edge_sdk.isolation) unless `settings.isolate` is False.
     With a `checkpoint` (edge_sdk.checkpoint), every finished result is saved at once, and results it already
     holds for the same files and settings are reused instead of measured again.
@@ -124,12 +109,13 @@ def bench(
         raise UsageError("no artifacts to benchmark")
     PreprocessSpec.from_dict(preprocess)  # bad preprocessing flags fail once, before any work, not once per artifact
     check_data_path(Path(data))
-    references = ReferenceCache(Path(reference), settings, progress) if reference else None
-    if reference:
-        # A missing or unreadable reference, or one that carries code, fails before any work.
-        check_model_file(Path(reference), detect_model_kind(Path(reference)))
+    references = ReferenceCache(reference if isinstance(reference, TorchModelSpec) else Path(reference), settings, progress) if reference else None
+    if references:
+        # A missing or unreadable reference, one that carries code, a PyTorch model that does not build or whose
+        # layout an artifact's manifest does not record, fails before any work.
+        references.check(artifacts)
     environment = describe_machine()
-    keys = [result_key(Path(path), Path(data), reference, settings.to_dict(), preprocess or {}, input_key, label_key, settings.target) for path in artifacts] if checkpoint else []
+    keys = [result_key(Path(path), Path(data), references.source if references else None, settings.to_dict(), preprocess or {}, input_key, label_key, settings.target) for path in artifacts] if checkpoint else []
     if checkpoint:
         checkpoint.check_all_reusable(keys)
     results: list[BenchResult] = []
@@ -231,27 +217,14 @@ def _bench_one(
     )
     if references is not None:
         try:
-            reference_eval = references.outputs_for(dataset, indices, input_key, label_key)
+            reference_eval = references.outputs_for(dataset, indices, input_key, label_key, manifest=artifact.manifest, artifact=path.name)
             result.reference = compare_to_reference(references, reference_eval, evaluation, measured_settings)
         except DataFileError:
             raise
         except EdgeSdkError as error:
             # The artifact's own figures stand; the comparison with the reference is what failed.
-            result.status, result.error = "error", f"{error}" if str(error).startswith("reference ") else f"reference {references.path.name}: {error}"
+            result.status, result.error = "error", f"{error}" if str(error).startswith("reference ") else f"reference {references.name}: {error}"
     return result
-
-
-@dataclass
-class MeasureRequest:
-    """What the worker needs to load, evaluate and time one artifact (the host already chose the samples)."""
-
-    path: Path
-    data_path: Path
-    spec: PreprocessSpec
-    input_key: str | None
-    label_key: str | None
-    indices: list[int] | None
-    settings: BenchSettings
 
 
 @dataclass
@@ -273,7 +246,7 @@ def measure(request: MeasureRequest, phase: Any = None, progress: Progress | Non
     edge_sdk.isolation), so peak RSS is the worker's own: the runtime, the model and the data, nothing else."""
     phase = phase or (lambda name: None)
     progress = progress or Progress(enabled=False)
-    path, settings = request.path, request.settings
+    path, settings = Path(request.model), request.settings
     dataset = Dataset(request.data_path, request.spec, input_key=request.input_key, label_key=request.label_key)
     runner = runner_for(path, settings.runner)
     reset_peak_rss()
@@ -374,65 +347,6 @@ def time_runs(runner: BaseRunner, dataset: Dataset, settings: BenchSettings, pro
 _checked_infer = checked_infer  # the runtime's errors as RuntimeFailure (edge_sdk.io_model)
 
 
-def _top1_correct(evaluation: Evaluation) -> np.ndarray | None:
-    outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
-    if evaluation.labels is None or outputs.shape[1] < 2:
-        return None
-    return np.argmax(outputs, axis=1) == evaluation.labels
-
-
-def accuracy_record(evaluation: Evaluation, seed: int = 0) -> dict[str, Any] | None:
-    outputs = evaluation.outputs.reshape(evaluation.outputs.shape[0], -1)
-    if evaluation.labels is None or outputs.shape[1] < 2:
-        return None
-    check_labels(evaluation.labels, outputs.shape[1])
-    accuracy: dict[str, Any] = {"samples": int(outputs.shape[0]), "top1": metrics.topk_accuracy(outputs, evaluation.labels, 1)}
-    accuracy["top1_ci"] = stats.accuracy_interval(_top1_correct(evaluation), seed=seed).to_dict()  # type: ignore[arg-type]
-    if outputs.shape[1] > 5:
-        accuracy["top5"] = metrics.topk_accuracy(outputs, evaluation.labels, 5)
-    return accuracy
-
-
-def compare_to_reference(references: ReferenceCache, reference: Evaluation, evaluation: Evaluation, settings: BenchSettings | None = None) -> dict[str, Any]:
-    settings = settings or BenchSettings()
-    if reference.outputs.shape != evaluation.outputs.shape:
-        raise DataError(f"reference {references.path.name}: its outputs have shape {reference.outputs.shape[1:]} per sample, the artifact's {evaluation.outputs.shape[1:]}",
-                        fix="give the float model this artifact was converted from as --reference")
-    payload: dict[str, Any] = {
-        "path": str(references.path),
-        "runtime": references.description,
-        "cache": reference.cache,
-        "fidelity": primary_fidelity(evaluation.outputs, reference.outputs),
-    }
-    given = settings.output_kinds
-    if evaluation.state_pairs:
-        given = dataclasses.replace(given, state_outputs=frozenset(output for _, output in evaluation.state_pairs))
-        payload["state_pairs"] = [list(pair) for pair in evaluation.state_pairs]
-    if reference.all_outputs and evaluation.all_outputs:
-        # Every output, each by its kind (edge_sdk.fidelity): never pooled, never only the first. Per step: each
-        # model got the state recorded in the data.
-        payload["outputs"] = compare_outputs(evaluation.all_outputs, reference.all_outputs, given)
-    primary = (payload.get("outputs") or {}).get(next(iter(reference.all_outputs or {}), ""))
-    if primary and primary.get("kind") not in (None, "class_scores"):
-        # Top-1 over a flattened map or a regressor is no figure of that output (its kind's figures are in `outputs`).
-        payload["fidelity"]["top1_agreement"] = None
-    if reference.streaming_outputs and evaluation.streaming_outputs:
-        # Streaming: each model carried its own state through each sequence.
-        payload["streaming"] = {"outputs": compare_outputs(evaluation.streaming_outputs, reference.streaming_outputs, given)}
-    reference_accuracy = accuracy_record(reference, settings.seed)
-    artifact_accuracy = accuracy_record(evaluation, settings.seed)
-    if reference_accuracy is not None and artifact_accuracy is not None:
-        payload["accuracy"] = reference_accuracy
-        payload["accuracy_drop_points"] = 100.0 * (reference_accuracy["top1"] - artifact_accuracy["top1"])
-        drop = stats.paired_drop_interval(_top1_correct(reference), _top1_correct(evaluation), seed=settings.seed)  # type: ignore[arg-type]
-        payload["accuracy_drop_ci_points"] = drop.to_dict()
-        if settings.max_drop_points is not None:
-            from edge_sdk.gate import gate_record
-
-            payload["gate"] = gate_record(drop, settings.max_drop_points, artifact_accuracy["top1"])
-    return payload
-
-
 def _io_settings(settings: BenchSettings) -> dict[str, Any]:
     """The I/O settings that change what is measured (only when given, so older results keep their keys)."""
     given: dict[str, Any] = {}
@@ -445,56 +359,21 @@ def _io_settings(settings: BenchSettings) -> dict[str, Any]:
     return given
 
 
-def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:
-    """The artifact part of a result: what the file is (from its manifest, or guessed from its I/O without one)."""
-    path, manifest = artifact.path, artifact.manifest
-    fmt = (manifest.format if manifest else "") or detect_model_kind(path)
-    mode = (manifest.mode if manifest else "") or _guess_precision(io)
-    data_files = [path.parent / str(entry.get("path", "")) for entry in (manifest.external_data if manifest else [])]
-    if manifest is None and fmt == "onnx":
-        # No manifest to list them: the graph itself names its external data files (a 24 KB graph may hold 1.6 MB).
-        from edge_sdk.loaders.onnx_intake import external_data_files
-
-        onnx = require("onnx", "reading .onnx files")
-        data_files = [path.parent / name for name in external_data_files(onnx.load(str(path), load_external_data=False))]
-    external = sum(size_of(data) for data in data_files if data.is_file())
-    return {
-        "path": str(path),
-        "name": path.name,
-        "format": fmt,
-        "mode": mode,
-        "has_manifest": manifest is not None,
-        "verified": artifact.verified,
-        "verification": artifact.verification_problem,
-        # Kept by `convert --keep-failed` although it failed validation: run and reported, flagged everywhere.
-        "validation_failed": bool(manifest and manifest.failed_validation),
-        "validation_failures": list((manifest.validation or {}).get("failures") or []) if manifest and manifest.failed_validation else [],
-        "manifest_warnings": list(manifest.warnings) if manifest else [],
-        "size_bytes": size_of(path) + external,
-        "gzip_size_bytes": gzip_size_of(path) if path.is_file() else None,
-        "sha256": sha256_of(path),
-        "io": io,
-    }
-
-
-def _guess_precision(io: dict[str, Any]) -> str:
-    """Without a manifest: the input's integer type names the precision, else 'float'."""
-    dtype = io["inputs"][0]["dtype"] if io["inputs"] else "float32"
-    from edge_sdk.formats import PRECISION_OF_INPUT_DTYPE, UNKNOWN_FLOAT
-
-    return PRECISION_OF_INPUT_DTYPE.get(dtype, UNKNOWN_FLOAT)
-
-
-def evaluate_reference(request: ReferenceRequest, phase: Any = None, progress: Progress | None = None) -> tuple[Evaluation, dict[str, Any]]:
+def evaluate_reference(request: MeasureRequest, phase: Any = None, progress: Progress | None = None) -> tuple[Evaluation, dict[str, Any]]:
     """Run the float reference on the selected samples (in the worker process); its outputs and description."""
     phase = phase or (lambda name: None)
     dataset = Dataset(request.data_path, request.spec, input_key=request.input_key, label_key=request.label_key)
     with trusting_model_code(request.trust_model):
-        runner = runner_for(request.path, request.settings.runner)
+        if isinstance(request.model, TorchReference):
+            from targets.runners.pytorch import PyTorchRunner
+
+            runner: BaseRunner = PyTorchRunner(request.model, request.settings.runner)
+        else:
+            runner = runner_for(request.model, request.settings.runner)
         phase("loading")
         with runner:
             phase("running")
-            evaluation = evaluate(runner, dataset, request.indices, progress or Progress(enabled=False), f"reference {request.path.name}",
+            evaluation = evaluate(runner, dataset, request.indices, progress or Progress(enabled=False), f"reference {runner.path.name}",
                                   batch_axes=request.settings.batch_axes)
             add_streaming(evaluation, runner, dataset, request.indices, request.settings)
             return evaluation, runner.describe()

@@ -1,5 +1,6 @@
 """The I/O model's part of a bench (edge_sdk.bench): outputs split per sample, streaming evaluation of stateful
-models, what an artifact's manifest declares about its I/O, and the data checks that stop wrong figures."""
+models, what an artifact's manifest declares about its I/O (and the artifact record of a result), and the data
+checks that stop wrong figures."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge_sdk._lazy import require
 from edge_sdk.errors import DataError
+from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.io_model import checked_infer, per_sample_rows  # noqa: F401 - re-exported for bench
+from edge_sdk.models import detect_model_kind
 
 if TYPE_CHECKING:  # edge_sdk.bench imports this module: its BenchSettings / Evaluation are `Any` here (no import circle)
+    from edge_sdk.artifact import Artifact
     from edge_sdk.data import Dataset
     from targets.runners.base import BaseRunner
 
@@ -58,3 +63,43 @@ def check_labels(labels: np.ndarray, classes: int) -> None:
             f"{int(outside.sum())} of {len(labels)} labels are outside the model's {classes} classes (0..{classes - 1}), e.g. {int(labels[outside][0])}",
             fix="check the label array (--label-key) belongs to this data and model, and counts classes from 0",
         )
+
+
+def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:
+    """The artifact part of a result: what the file is (from its manifest, or guessed from its I/O without one)."""
+    path, manifest = artifact.path, artifact.manifest
+    fmt = (manifest.format if manifest else "") or detect_model_kind(path)
+    mode = (manifest.mode if manifest else "") or _guess_precision(io)
+    data_files = [path.parent / str(entry.get("path", "")) for entry in (manifest.external_data if manifest else [])]
+    if manifest is None and fmt == "onnx":
+        # No manifest to list them: the graph itself names its external data files (a 24 KB graph may hold 1.6 MB).
+        from edge_sdk.loaders.onnx_intake import external_data_files
+
+        onnx = require("onnx", "reading .onnx files")
+        data_files = [path.parent / name for name in external_data_files(onnx.load(str(path), load_external_data=False))]
+    external = sum(size_of(data) for data in data_files if data.is_file())
+    return {
+        "path": str(path),
+        "name": path.name,
+        "format": fmt,
+        "mode": mode,
+        "has_manifest": manifest is not None,
+        "verified": artifact.verified,
+        "verification": artifact.verification_problem,
+        # Kept by `convert --keep-failed` although it failed validation: run and reported, flagged everywhere.
+        "validation_failed": bool(manifest and manifest.failed_validation),
+        "validation_failures": list((manifest.validation or {}).get("failures") or []) if manifest and manifest.failed_validation else [],
+        "manifest_warnings": list(manifest.warnings) if manifest else [],
+        "size_bytes": size_of(path) + external,
+        "gzip_size_bytes": gzip_size_of(path) if path.is_file() else None,
+        "sha256": sha256_of(path),
+        "io": io,
+    }
+
+
+def _guess_precision(io: dict[str, Any]) -> str:
+    """Without a manifest: the input's integer type names the precision, else 'float'."""
+    dtype = io["inputs"][0]["dtype"] if io["inputs"] else "float32"
+    from edge_sdk.formats import PRECISION_OF_INPUT_DTYPE, UNKNOWN_FLOAT
+
+    return PRECISION_OF_INPUT_DTYPE.get(dtype, UNKNOWN_FLOAT)

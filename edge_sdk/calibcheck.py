@@ -117,13 +117,15 @@ def _compare(check: CalibrationCheck, name: str, entry: dict[str, Any], c: dict[
 
 
 def estimate_sufficiency(
-    model: str | Path, calibration: str | Path, evaluation: str | Path, *, to: str = "tflite", preprocess: dict[str, Any] | None = None,
+    model: str | Path | Any, calibration: str | Path, evaluation: str | Path, *, to: str = "tflite", preprocess: dict[str, Any] | None = None,
     calibration_samples: int = 100, subsets: int = 3, eval_samples: int = 500, workdir: Path, input_shapes: dict[str, list[int]] | None = None,
 ) -> dict[str, Any]:
     """Quantize `subsets` times, each on another seeded random subset of `calibration_samples` calibration samples,
     and report the spread of top-1 accuracy on the evaluation data: a wide spread means too few samples.
 
-    `input_shapes` (--input-shape) fix the model's dynamic dims: each artifact is converted at them and run at them."""
+    `model` is a float model file or a PyTorch model (edge_sdk.loaders.torch_weights.TorchModelSpec: its factory, weights
+    and trust flag, converted as `convert FACTORY --weights W` does). `input_shapes` (--input-shape) fix the model's
+    dynamic dims: each artifact is converted at them and run at them."""
     from edge_sdk.api import bench, convert
     from edge_sdk.bench import BenchSettings
     from edge_sdk.errors import RuntimeFailure, UsageError
@@ -136,8 +138,10 @@ def estimate_sufficiency(
     if mode is None:
         raise UsageError(f"--to {to} is not calibrated by the SDK", fix="estimate the calibration sample count with --to tflite or --to onnx")
     for seed in range(subsets):
-        artifact = convert(model, Path(workdir) / f"calib_subset{seed}{suffix}", to=to, mode=mode, calibration=calibration,
-                           calibration_samples=calibration_samples, seed=seed, preprocess=preprocess, overwrite=True, input_shapes=input_shapes)
+        pytorch = model if hasattr(model, "factory") else None
+        artifact = convert(pytorch.factory if pytorch else model, Path(workdir) / f"calib_subset{seed}{suffix}", to=to, mode=mode, calibration=calibration,
+                           calibration_samples=calibration_samples, seed=seed, preprocess=preprocess, overwrite=True, input_shapes=input_shapes or None,
+                           weights=pytorch.weights if pytorch else None, trust_model=bool(pytorch and pytorch.trust_model))
         settings = BenchSettings(runs=1, warmup=0, max_samples=eval_samples, runner=RunnerOptions(input_shapes=dict(input_shapes or {})))
         result = bench([artifact.path], evaluation, settings=settings)[0]
         if result.status != "ok":  # a failed measurement is no accuracy figure: say why

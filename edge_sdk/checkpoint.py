@@ -28,7 +28,7 @@ def partial_path_for(output: Path) -> Path:
     return Path(output).with_name(Path(output).name + PARTIAL_SUFFIX)
 
 
-def result_key(artifact: Path, data: Path, reference: Path | None, settings: dict[str, Any], preprocess: dict[str, Any],
+def result_key(artifact: Path, data: Path, reference: Any, settings: dict[str, Any], preprocess: dict[str, Any],
                input_key: str | None, label_key: str | None, target: str) -> str:
     """What a finished result depends on: a re-run reuses it only when all of it is unchanged (the artifact's
     path too: two copies of one file are two results)."""
@@ -42,7 +42,10 @@ def result_key(artifact: Path, data: Path, reference: Path | None, settings: dic
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _digest(path: Path | None) -> str | None:
+def _digest(path: Any) -> Any:
+    """sha256 of a file or folder; a PyTorch reference (TorchModelSpec): its factory, its weights' sha256 and the trust flag."""
+    if hasattr(path, "factory"):
+        return [path.factory, _digest(path.weights), path.trust_model]
     return sha256_of(Path(path)) if path is not None and Path(path).exists() else None
 
 

@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure artifacts on data against a float reference")
     bench.add_argument("artifacts", type=Path, nargs="+")
     bench.add_argument("--data", type=Path, required=True, help="evaluation data: .npz, .npy or image folder")
-    bench.add_argument("--reference", type=Path, help="float reference: .keras, .h5, SavedModel or .tflite")
+    bench.add_argument("--reference", help="float reference: .keras, .h5, SavedModel, .onnx, .tflite, or a PyTorch package.module:factory")
     bench.add_argument("--samples", type=int, help="evaluate a deterministic subset of this many samples")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--label-key", help="name of the label array in a .npz")
@@ -150,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     debug = commands.add_parser("debug", help="rank an int8 artifact's layers by quantization error; --max-drop keeps the worst in float")
     debug.add_argument("artifact", type=Path, help="int8 .tflite or QDQ .onnx artifact with its manifest")
-    debug.add_argument("--reference", type=Path, required=True, help="float model: the Keras source (TFLite) or the fp32 .onnx (ONNX)")
+    debug.add_argument("--reference", required=True, help="float model: the Keras source (TFLite); the fp32 .onnx or a PyTorch package.module:factory (ONNX)")
     debug.add_argument("--data", type=Path, required=True, help="real inputs (with labels for --max-drop)")
     debug.add_argument("--samples", type=int, default=200, help="samples for the per-layer error (default 200)")
     debug.add_argument("--max-drop", type=float, help="float fallback: keep layers in float until the drop's upper bound is within this many points; "
@@ -171,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("calibration", type=Path)
     check.add_argument("--data", type=Path, required=True, help="evaluation data")
     check.add_argument("--samples", type=int, default=1000, help="samples of each set to look at (default 1000)")
-    check.add_argument("--reference", "--model", dest="model", type=Path, action=_DeprecatedAlias,
-                       help="float model: also estimate sample-count sufficiency by re-calibrating on random subsets (--model: deprecated name)")
+    check.add_argument("--reference", "--model", dest="model", action=_DeprecatedAlias,
+                       help="float model (a file or a PyTorch package.module:factory): also estimate sample-count sufficiency by re-calibrating on random subsets (--model: deprecated name)")
     calibrated = [name for name, spec in FORMATS.items() if spec.calibrated_modes]
     check.add_argument("--to", default="tflite", choices=calibrated, help=f"format for the sufficiency estimate ({' | '.join(calibrated)})")
     check.add_argument("--calib-samples", type=int, default=100, help="sufficiency: calibration samples per subset")
@@ -207,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     pipeline.add_argument("config", type=Path, help="pipeline file (see README: the pipeline YAML reference)")
     _add_output_args(pipeline)
     _add_trust_arg(convert, bench, debug, check)
+    for takes_reference in (bench, debug, check):
+        takes_reference.add_argument("--reference-weights", type=Path, metavar="PATH",
+                            help="trained weights for a PyTorch --reference package.module:factory (as convert's --weights; DeepSpeed folders need --trust-model)")
 
     from edge_sdk.serve.cli_args import add_serve_parsers
 
@@ -280,7 +283,7 @@ def _check_path_lengths(args: argparse.Namespace) -> None:
 
     for name, value in vars(args).items():
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, Path) or (name == "model" and isinstance(item, str)):
+            if isinstance(item, Path) or (name in ("model", "reference") and isinstance(item, str)):
                 check_path_length(item, f"--{name.replace('_', '-')}" if name not in ("model", "artifact", "artifacts", "results", "config", "calibration") else name)
 
 

@@ -147,6 +147,7 @@ def _bench(args: argparse.Namespace) -> int:
                                 timeout_s=args.timeout, python=args.remote_python, benchmark_model=args.benchmark_model)
         results = bench_on_devices(
             args.artifacts, args.data, target=settings.target, hosts=args.host, reference=args.reference, settings=settings, device_options=options,
+            reference_weights=args.reference_weights, trust_model=args.trust_model,
             preprocess=_preprocess_from_args(args), input_key=args.input_key, label_key=args.label_key, progress=_progress(args),
         )
     else:
@@ -164,6 +165,7 @@ def _bench(args: argparse.Namespace) -> int:
             results = bench(
                 args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
                 input_key=args.input_key, label_key=args.label_key, progress=progress, checkpoint=checkpoint,
+                reference_weights=args.reference_weights, trust_model=args.trust_model,
             )
         finally:
             progress.end()
@@ -361,14 +363,19 @@ def _cmd_debug(args: argparse.Namespace) -> int:
     from edge_sdk.io_args import input_shapes_from_args
     from edge_sdk.quiet import framework_output
 
+    from edge_sdk.debug.torch_reference import check_fallback_reference
+    from edge_sdk.reference_eval import reference_source
+
+    preprocess = _preprocess_from_args(args)
+    reference = reference_source(args.reference, args.reference_weights, args.trust_model)
     if args.max_drop is not None:
         check_max_float_share(args.max_float_share)
-    preprocess = _preprocess_from_args(args)
+        check_fallback_reference(reference)  # before any work
     note = failed_validation_note(args.artifact) if args.artifact.exists() else None
     if note:  # printed here, before the framework output is captured (a print inside the capture would be swallowed)
         print(f"note: {note}", file=sys.stderr)
     with framework_output(f"ranking the layers of {args.artifact}"):
-        report = debug_artifact(args.artifact, args.reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify,
+        report = debug_artifact(args.artifact, reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify,
                                 input_shapes=input_shapes_from_args(args))
     if args.output:
         report.save(args.output, overwrite=args.overwrite)
@@ -399,18 +406,19 @@ def _cmd_check_calib(args: argparse.Namespace) -> int:
 
     from edge_sdk.calibcheck import check_calibration, estimate_sufficiency
     from edge_sdk.io_args import input_shapes_from_args
-
     from edge_sdk.quiet import framework_output
+    from edge_sdk.reference_eval import reference_source
 
     preprocess = _preprocess_from_args(args)
     if args.input_shape and not args.model:
         from edge_sdk.errors import UsageError
 
         raise UsageError("--input-shape applies to the sufficiency estimate, which needs the float model", fix="add --reference MODEL, or leave --input-shape out")
+    model = reference_source(args.model, args.reference_weights, args.trust_model)  # a file or a PyTorch factory: refused before any work
     check = check_calibration(args.calibration, args.data, preprocess=preprocess, input_key=args.input_key, max_samples=args.samples)
-    if args.model:
+    if model:
         with tempfile.TemporaryDirectory(prefix="edge-sdk-calib-") as folder, framework_output(f"estimating calibration sufficiency with {args.model}"):
-            check.sufficiency = estimate_sufficiency(args.model, args.calibration, args.data, to=args.to, preprocess=preprocess,
+            check.sufficiency = estimate_sufficiency(model, args.calibration, args.data, to=args.to, preprocess=preprocess,
                                                      calibration_samples=args.calib_samples, subsets=args.subsets, workdir=Path(folder),
                                                      input_shapes=input_shapes_from_args(args) or None)
     print(json.dumps(check.to_dict(), indent=2) if args.json else check.to_text())

@@ -23,6 +23,8 @@ from typing import Any
 
 from edge_sdk.errors import DataError, InterruptedRun, ModelFileError
 from edge_sdk.fileio import check_writable_folder, output_lock, sha256_of, write_bytes_atomic, write_json_atomic
+from edge_sdk.loaders.torch_weights import TorchModelSpec
+from edge_sdk.model_safety import trusting_model_code
 from edge_sdk.pipeline_config import ModelEntry, PipelineConfig, TargetEntry, load_config
 from edge_sdk.progress import Progress
 
@@ -159,7 +161,7 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
     output = config.output / "artifacts" / f"{model.name}_{mode}{spec.suffix}"
     calibrated = spec.needs_calibration(mode)
     key = _key({
-        "source": sha256_of(model.path), "format": fmt, "mode": mode, "preprocess": model.preprocess, "toolchain": toolchain,
+        "source": model.identity(), "format": fmt, "mode": mode, "preprocess": model.preprocess, "toolchain": toolchain,
         "validation_data": data_hashes["evaluation"], "calibration_data": data_hashes["calibration"] if calibrated else None,
     })
     label = f"{model.name} -> {fmt} {mode}"
@@ -173,9 +175,11 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
         progress.message(f"{output} changed since it was cached (sha256 differs): converting again")
     progress.step("convert", label)
     output.parent.mkdir(parents=True, exist_ok=True)
-    convert(
-        model.path, output, to=fmt, mode=mode, calibration=config.calibration_data if calibrated else None,
+    pytorch = model.path if isinstance(model.path, TorchModelSpec) else None
+    convert(  # a PyTorch factory goes in as `convert FACTORY --weights W --input-shape ...` does
+        pytorch.factory if pytorch else model.path, output, to=fmt, mode=mode, calibration=config.calibration_data if calibrated else None,
         validation_data=config.evaluation_data, preprocess=model.preprocess, overwrite=True, progress=progress,
+        input_shapes=model.input_shapes, weights=pytorch.weights if pytorch else None, trust_model=model.trust_model,
     )
     cache["conversions"][str(output)] = {"key": key, "sha256": sha256_of(output)}
     _write_json_cache(config.output / CACHE_FILE, cache)
@@ -208,7 +212,7 @@ def _bench_settings(config: PipelineConfig, target: TargetEntry, runs: int | Non
 
 def _bench_key(path: Path, model: ModelEntry, teacher: ModelEntry | None, target: TargetEntry, settings: Any, config: PipelineConfig, data_hashes: dict[str, Any]) -> str:
     return _key({  # the path too: two models with byte-identical artifacts are two results, not one
-        "artifact": sha256_of(path), "artifact_path": str(path), "reference": sha256_of(model.path), "teacher": sha256_of(teacher.path) if teacher else None,
+        "artifact": sha256_of(path), "artifact_path": str(path), "reference": model.identity(), "teacher": teacher.identity() if teacher else None,
         "data": data_hashes["evaluation"], "label_key": config.label_key, "target": target.to_dict(), "settings": settings.to_dict(),
     })
 
@@ -245,13 +249,15 @@ def _bench_here(paths: list[Path], model: ModelEntry, teacher: ModelEntry | None
             run.benches_cached.append(label)
             measured.append(cached)
             continue
-        result = bench([path], config.evaluation_data, reference=model.path, settings=settings, label_key=config.label_key, progress=progress)[0]
+        with trusting_model_code(model.trust_model):  # the model's own trust flag (pipeline_config), for its reference
+            result = bench([path], config.evaluation_data, reference=model.path, settings=settings, label_key=config.label_key, progress=progress)[0]
         teacher_fidelity = None
         if teacher is not None and result.status == "ok":
             # Agreement with the teacher is an accuracy figure only: one timed run is enough.
             quick = _bench_settings(config, target, runs=1, warmup=0)
             # Part of this artifact's bench step: no step line of its own.
-            against_teacher = bench([path], config.evaluation_data, reference=teacher.path, settings=quick, label_key=config.label_key, progress=Progress(enabled=False))[0]
+            with trusting_model_code(teacher.trust_model):
+                against_teacher = bench([path], config.evaluation_data, reference=teacher.path, settings=quick, label_key=config.label_key, progress=Progress(enabled=False))[0]
             teacher_fidelity = (against_teacher.reference or {}).get("fidelity")
         _remember(cache, key, result, teacher_fidelity, config)
         run.benched.append(label)
@@ -277,19 +283,20 @@ def _bench_on_device(paths: list[Path], model: ModelEntry, teacher: ModelEntry |
     for path in todo:
         progress.step("bench", f"{path.name} on {target.name} ({target.url})")
     if todo:
-        def on_device(artifacts: list[Path], reference: Path, settings: Any) -> list[Any]:
-            results = bench_on_devices([*artifacts], config.evaluation_data, target=str(target.profile), hosts=[target.url], reference=reference,
-                                       settings=settings, device_options=target.device_options(), label_key=config.label_key, progress=progress)
+        def on_device(artifacts: list[Path], reference: ModelEntry, settings: Any) -> list[Any]:
+            with trusting_model_code(reference.trust_model):
+                results = bench_on_devices([*artifacts], config.evaluation_data, target=str(target.profile), hosts=[target.url], reference=reference.path,
+                                           settings=settings, device_options=target.device_options(), label_key=config.label_key, progress=progress)
             for result in results:  # the pipeline's target name, as for desktop targets; the profile next to it
                 result.target = {**result.target, "name": target.name, "profile": target.profile}
             return results
 
-        results = on_device(todo, model.path, _bench_settings(config, target))
+        results = on_device(todo, model, _bench_settings(config, target))
         fidelities: dict[Path, dict[str, Any] | None] = {}
         succeeded = [path for path, result in zip(todo, results) if result.status == "ok"]
         if teacher is not None and succeeded:
             # Agreement with the teacher is an accuracy figure only: one timed run is enough.
-            for path, against_teacher in zip(succeeded, on_device(succeeded, teacher.path, _bench_settings(config, target, runs=1, warmup=0))):
+            for path, against_teacher in zip(succeeded, on_device(succeeded, teacher, _bench_settings(config, target, runs=1, warmup=0))):
                 fidelities[path] = (against_teacher.reference or {}).get("fidelity")
         for path, result in zip(todo, results):
             _remember(cache, keys[path], result, fidelities.get(path), config)

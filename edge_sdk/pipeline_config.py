@@ -2,6 +2,11 @@
 
 Every problem names the file, the key path and the fix: unknown keys, missing files, bad values.
 Relative paths are relative to the folder of the YAML file.
+
+A model is a file, or a PyTorch `package.module:factory` (importable from the working folder or PYTHONPATH, as for
+`edge-sdk convert`) with optional `weights` and the example `input_shape` its conversions trace it at. `trust_model:
+true` is the one trust flag (`--trust-model`) for that model alone: its files may carry code (a DeepSpeed
+checkpoint's pickles, Keras Lambda layers); the pipeline has no flag that would trust every model of the file.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 from edge_sdk.errors import UsageError
 from edge_sdk.fileio import check_path_length
 from edge_sdk.formats import FORMATS, FP32
+from edge_sdk.loaders.torch_weights import TorchModelSpec
 from edge_sdk.pipeline_schema import TARGET_KINDS  # declared once, with the schema
 
 TARGET_KEYS = {"kind", "host", "port", "user", "profile", "ssh_key", "known_hosts", "accept_new_host_key", "python", "timeout_s"}
@@ -21,15 +27,32 @@ TARGET_KEYS = {"kind", "host", "port", "user", "profile", "ssh_key", "known_host
 SSH_ONLY_KEYS = TARGET_KEYS - {"kind"}
 PREPROCESS_KEYS = {"scale", "mean", "std", "layout", "source_layout", "resize", "color"}
 TOP_LEVEL_KEYS = {"version", "output", "data", "preprocess", "models", "formats", "targets", "bench", "accuracy_budget"}
+MODEL_KEYS = {"path", "preprocess", "formats", "teacher", "weights", "trust_model", "input_shape"}
 
 
 @dataclass
 class ModelEntry:
     name: str
-    path: Path
+    path: Path | TorchModelSpec  # a model file, or a PyTorch factory with its weights and trust flag
     preprocess: dict[str, Any]
     formats: dict[str, list[str]]
     teacher: str | None = None
+    input_shapes: dict[str, list[int]] | None = None  # {"": shape} for the only input, else by input name
+    trust_model: bool = False
+
+    @property
+    def is_pytorch(self) -> bool:
+        return isinstance(self.path, TorchModelSpec)
+
+    def identity(self) -> Any:
+        """What the model's conversions and benches depend on (cache keys): the file's sha256, or the factory, its
+        weights' sha256 and the trust flag; and the input shapes given."""
+        from edge_sdk.fileio import sha256_of
+
+        if isinstance(self.path, TorchModelSpec):
+            weights = sha256_of(self.path.weights) if self.path.weights else None
+            return [self.path.factory, weights, self.path.trust_model, self.input_shapes]
+        return sha256_of(self.path) if not self.input_shapes else [sha256_of(self.path), self.input_shapes]
 
 
 @dataclass
@@ -141,6 +164,19 @@ class _Reader:
                 raise self.fail(f"{where}.{fmt}", f"unknown mode(s) {bad}", fix=f"{fmt} modes: {', '.join(FORMATS[fmt].modes)}")
         return {fmt: list(modes) for fmt, modes in formats.items()}
 
+    def input_shapes(self, value: Any, where: str) -> dict[str, list[int]]:
+        """`[1, 3, 224, 224]` (the only input) or `{name: [1, 3, 224, 224], ...}`."""
+        def dims(shape: Any, at: str) -> list[int]:
+            if not isinstance(shape, list) or not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+                raise self.fail(at, f"must be a list of positive sizes, e.g. [1, 3, 224, 224], not {shape!r}")
+            return list(shape)
+
+        if isinstance(value, dict):
+            if not value:
+                raise self.fail(where, "names no input")
+            return {str(name): dims(shape, f"{where}.{name}") for name, shape in value.items()}
+        return {"": dims(value, where)}
+
     def preprocess(self, value: Any, where: str) -> dict[str, Any]:
         spec = self.mapping(value, where, PREPROCESS_KEYS)
         if "layout" in spec and spec["layout"] not in ("NHWC", "NCHW"):
@@ -177,7 +213,7 @@ def load_config(path: str | Path) -> PipelineConfig:
     for name, entry in models_section.items():
         where = f"models.{name}"
         _check_model_name(reader, name)
-        entry = reader.mapping(entry, where, {"path", "preprocess", "formats", "teacher"}, {"path"})
+        entry = reader.mapping(entry, where, MODEL_KEYS, {"path"})
         formats = reader.formats(entry["formats"], f"{where}.formats") if "formats" in entry else default_formats
         teacher = entry.get("teacher")
         if teacher is not None and (not isinstance(teacher, str) or teacher not in models_section or teacher == name):
@@ -185,7 +221,7 @@ def load_config(path: str | Path) -> PipelineConfig:
             problem = "a model cannot be its own teacher" if teacher == name else f"{teacher!r} is not another model of this file"
             raise reader.fail(f"{where}.teacher", problem, fix=f"one of {', '.join(others)}, or no teacher" if others else "remove `teacher`: this file names no other model")
         preprocess = {**default_preprocess, **reader.preprocess(entry.get("preprocess", {}), f"{where}.preprocess")}
-        models.append(ModelEntry(str(name), reader.existing_path(entry["path"], f"{where}.path"), preprocess, formats, teacher))
+        models.append(_model(reader, str(name), entry, where, preprocess, formats, teacher))
     _check_teacher_cycles(reader, models)
     if any(FORMATS[fmt].needs_calibration(mode) for model in models for fmt, modes in model.formats.items() for mode in modes) and "calibration" not in data:
         calibrated = dict.fromkeys(mode for spec in FORMATS.values() for mode in spec.calibrated_modes)
@@ -207,6 +243,27 @@ def load_config(path: str | Path) -> PipelineConfig:
         label_key=data.get("label_key"), max_samples=reader.number(data["max_samples"], "data.max_samples", int, 1) if data.get("max_samples") is not None else None,
         models=models, targets=targets, bench=bench, max_drop_points=max_drop,
     )
+
+
+def _model(reader: _Reader, name: str, entry: dict[str, Any], where: str, preprocess: dict[str, Any], formats: dict[str, list[str]], teacher: str | None) -> ModelEntry:
+    """A model file, or a PyTorch factory with `weights` (relative to the YAML file), `trust_model` and `input_shape`."""
+    from edge_sdk.loaders.to_onnx import is_factory_spec
+
+    trust = entry.get("trust_model", False)
+    if not isinstance(trust, bool):
+        raise reader.fail(f"{where}.trust_model", f"must be true or false, not {trust!r}")
+    shapes = reader.input_shapes(entry["input_shape"], f"{where}.input_shape") if "input_shape" in entry else None
+    value = entry["path"]
+    if isinstance(value, str) and is_factory_spec(value) and not (reader.root / value).exists():
+        weights = reader.existing_path(entry["weights"], f"{where}.weights") if "weights" in entry else None
+        if shapes is None:
+            raise reader.fail(f"{where}.input_shape", f"the PyTorch model {value} needs the example input shape its conversions trace it at (as PyTorch takes it, NCHW)",
+                              fix="add e.g. `input_shape: [1, 3, 224, 224]`")
+        return ModelEntry(name, TorchModelSpec(value, weights, trust), preprocess, formats, teacher, shapes, trust)
+    if "weights" in entry:
+        raise reader.fail(f"{where}.weights", f"weights apply to a PyTorch package.module:factory path, not the model file {value!r}",
+                          fix="give the factory that builds the architecture as `path`, e.g. mypkg.nets:make_cnn, or remove `weights`")
+    return ModelEntry(name, reader.existing_path(value, f"{where}.path"), preprocess, formats, teacher, shapes, trust)
 
 
 # Model names become file names (artifacts/NAME_MODE.FORMAT): one plain path component, never `..` or a slash.

@@ -23,6 +23,7 @@ def pipeline_schema() -> dict[str, Any]:
     from edge_sdk.formats import FORMATS
 
     path = {"type": "string", "minLength": 1, "description": "a path, relative to this file's folder"}
+    shape = {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}}
     preprocess_properties: dict[str, Any] = {
         "scale": {"type": "number", "minimum": 0, "description": "multiply raw values, e.g. 0.0625 for 0..16 images"},
         "mean": {"type": "array", "items": {"type": "number"}, "description": "subtract per channel"},
@@ -40,9 +41,15 @@ def pipeline_schema() -> dict[str, Any]:
     model = {
         "type": "object", "additionalProperties": False, "required": ["path"],
         "properties": {
-            "path": {**path, "description": "the float model: .keras, .h5, SavedModel folder, .onnx"},
+            "path": {"type": "string", "minLength": 1, "description": "the float model: .keras, .h5, SavedModel folder, .onnx (relative to this file's folder), or a PyTorch package.module:factory"},
             "preprocess": preprocess, "formats": formats,
             "teacher": {"type": "string", "description": "another model of this file whose labels this one was trained to match"},
+            "weights": {**path, "description": "PyTorch factory: trained weights (.safetensors, Accelerate save_model folder, DeepSpeed checkpoint folder, .pt/.bin state dict)"},
+            "trust_model": {"type": "boolean", "description": "let code carried by this model's files run (DeepSpeed pickles, Lambda layers): --trust-model for this model alone"},
+            "input_shape": {
+                "description": "example input shape (PyTorch: as it takes it, NCHW): [1, 3, 224, 224], or input name -> shape",
+                "oneOf": [shape, {"type": "object", "minProperties": 1, "additionalProperties": shape}],
+            },
         },
     }
     target = {

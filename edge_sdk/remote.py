@@ -83,7 +83,7 @@ def open_transport(host: str, options: DeviceOptions) -> Any:
 
 
 def bench_on_devices(artifacts: list[Path], data: Path, *, hosts: list[str], profile: Any, settings: Any, options: DeviceOptions | None = None,
-                     reference: Path | None = None, preprocess: dict[str, Any] | None = None, input_key: str | None = None,
+                     reference: Any = None, preprocess: dict[str, Any] | None = None, input_key: str | None = None,
                      label_key: str | None = None, progress: Any = None) -> list[Any]:
     """One result per (device, artifact), devices in parallel; see the module docstring."""
     from edge_sdk.bench import ReferenceCache
@@ -95,7 +95,9 @@ def bench_on_devices(artifacts: list[Path], data: Path, *, hosts: list[str], pro
         raise UsageError(f"target {profile.name} needs --host (its transport is {profile.transport})")
     with tempfile.TemporaryDirectory(prefix="edge-sdk-remote-") as scratch:
         scratch_dir = Path(scratch)
-        references = ReferenceCache(Path(reference), settings, progress) if reference else None
+        references = ReferenceCache(reference if hasattr(reference, "factory") else Path(reference), settings, progress) if reference else None
+        if references:
+            references.check([Path(path) for path in artifacts])  # as a local bench: a bad reference fails before any work
         prepared: list[_Prepared | EdgeSdkError] = []
         for index, path in enumerate(artifacts):
             try:
@@ -145,7 +147,7 @@ def _prepare(path: Path, data: Path, inputs_npz: Path, references: Any, settings
     prepared = _Prepared(path, inputs_npz, np.asarray(labels) if labels and len(labels) == count else None,
                          {**dataset.describe(), "evaluated_samples": count}, extra_files=extra)
     if references is not None:
-        prepared.reference = references.outputs_for(dataset, indices)
+        prepared.reference = references.outputs_for(dataset, indices, manifest=artifact.manifest, artifact=path.name)
     return prepared
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,8 +187,10 @@ def _read_deepspeed(path: Path, trust_model: bool) -> tuple[dict[str, Any], dict
             from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
             state = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
-    except (FileNotFoundError, ValueError, KeyError, RuntimeError, AssertionError) as error:
-        raise ModelFileError(f"DeepSpeed could not consolidate {path} (tag {tag}): {type(error).__name__}: {error}", fix="check every rank's files of the checkpoint are present") from error
+    except (FileNotFoundError, ValueError, KeyError, RuntimeError, AssertionError, pickle.UnpicklingError, EOFError) as error:
+        # A truncated or corrupt state file fails in DeepSpeed's torch.load: one message, not its traceback.
+        raise ModelFileError(f"DeepSpeed could not consolidate {path} (tag {tag}): {type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+                             fix="check every rank's files of the checkpoint are present and complete") from error
     stage = _zero_stage(path / tag)
     return {key: value.float() for key, value in state.items()}, {"tag": tag, "zero_stage": stage, "consolidated_by": "deepspeed.utils.zero_to_fp32"}
 
