@@ -11,24 +11,12 @@ from pathlib import Path
 
 from edge_sdk.version import __version__
 from edge_sdk.commands import COMMANDS
+from edge_sdk.preprocess_args import add_preprocess_args
 from edge_sdk.errors import EdgeSdkError
 from edge_sdk.formats import FORMATS, FP32, all_modes
 from edge_sdk.measurement import add_measurement_args
 from edge_sdk.runner import add_runner_args
 from edge_sdk.io_args import add_io_args
-
-
-def _add_preprocess_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("preprocessing (stored in the artifact's manifest)")
-    group.add_argument("--scale", help="multiply raw values, e.g. 1/255")
-    group.add_argument("--mean", help="subtract per channel, e.g. 0.485,0.456,0.406")
-    group.add_argument("--std", help="divide per channel, e.g. 0.229,0.224,0.225")
-    group.add_argument("--layout", choices=["NHWC", "NCHW"], help="layout the model expects")
-    group.add_argument("--source-layout", choices=["NHWC", "NCHW"], help="layout of the raw arrays (images are NHWC)")
-    group.add_argument("--resize", help="HEIGHT,WIDTH for image folders")
-    group.add_argument("--color", choices=["rgb", "grayscale"], help="colour mode for image folders")
-    group.add_argument("--preprocess", type=Path, help="JSON file with a preprocessing spec (flags override it)")
-    group.add_argument("--input-key", help="name of the input array in a .npz (default: every non-label array)")
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -108,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--seed", type=int, default=0)
     convert.add_argument("-o", "--output", type=Path, required=True)
     convert.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    _add_preprocess_args(convert)
+    add_preprocess_args(convert)
     _add_output_args(convert)
 
     bench = commands.add_parser("bench", help="measure artifacts on data against a float reference")
@@ -135,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("-o", "--output", type=Path, help="write the results JSON here")
     bench.add_argument("--overwrite", action="store_true", help="replace an existing results file (and discard its unfinished .partial file)")
     bench.add_argument("--memory-limit", type=float, metavar="MIB", help="address-space limit of each artifact's worker process, in MiB")
-    _add_preprocess_args(bench)
+    add_preprocess_args(bench)
     add_io_args(bench)
     _add_output_args(bench)
 
@@ -164,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     debug.add_argument("--overwrite", action="store_true")
     debug.add_argument("--no-verify", action="store_true", help="debug an artifact whose sha256 does not match its manifest")
     debug.add_argument("--input-shape", action="append", metavar="NAME:DIMS", help="fix the reference's dynamic input dims, e.g. x:1,3,48,192 (default: the shapes in the artifact's manifest)")
-    _add_preprocess_args(debug)
+    add_preprocess_args(debug)
     _add_output_args(debug)
 
     check = commands.add_parser("check-calib", help="compare calibration data with evaluation data before quantizing")
@@ -178,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--calib-samples", type=int, default=100, help="sufficiency: calibration samples per subset")
     check.add_argument("--input-shape", action="append", metavar="NAME:DIMS", help="sufficiency: fix the model's dynamic input dims, e.g. x:1,3,48,192 (converted and run at them)")
     check.add_argument("--subsets", type=int, default=3, help="sufficiency: number of subsets")
-    _add_preprocess_args(check)
+    add_preprocess_args(check)
     _add_output_args(check)
 
     report = commands.add_parser(

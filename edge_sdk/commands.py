@@ -12,34 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def _preprocess_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    from edge_sdk.data import parse_floats, parse_scale
-    from edge_sdk.errors import UsageError
-
-    spec: dict[str, Any] = {}
-    if args.preprocess:
-        if Path(args.preprocess).exists() and not Path(args.preprocess).is_file():
-            raise UsageError(f"--preprocess {args.preprocess} is not a regular file", fix="give a JSON file")
-        try:
-            loaded = json.loads(Path(args.preprocess).read_text())
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-            raise UsageError(f"--preprocess {args.preprocess} is not a readable JSON file: {error}") from error
-        if not isinstance(loaded, dict):
-            raise UsageError(f"--preprocess {args.preprocess} must hold a JSON object of settings, not {type(loaded).__name__}", fix='e.g. {"scale": 0.00392156, "layout": "NHWC"}')
-        spec.update(loaded)
-    resize = parse_floats(args.resize, "--resize")
-    overrides = {
-        "scale": parse_scale(args.scale),
-        "mean": parse_floats(args.mean, "--mean"),
-        "std": parse_floats(args.std, "--std"),
-        "layout": args.layout,
-        "source_layout": args.source_layout,
-        "resize": [int(v) for v in resize] if resize else None,
-        "color": args.color,
-    }
-    spec.update({key: value for key, value in overrides.items() if value is not None})
-    return spec
+from edge_sdk.commands_quantization import cmd_check_calib, cmd_debug
+from edge_sdk.preprocess_args import preprocess_from_args
 
 
 def _progress(args: argparse.Namespace) -> Any:
@@ -64,7 +38,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         calibration=args.calib,
         calibration_samples=args.calib_samples,
         validation_data=args.validate_data,
-        preprocess=_preprocess_from_args(args),
+        preprocess=preprocess_from_args(args),
         input_shapes=parse_input_shapes(args.input_shape),
         input_key=args.input_key,
         seed=args.seed,
@@ -148,7 +122,7 @@ def _bench(args: argparse.Namespace) -> int:
         results = bench_on_devices(
             args.artifacts, args.data, target=settings.target, hosts=args.host, reference=args.reference, settings=settings, device_options=options,
             reference_weights=args.reference_weights, trust_model=args.trust_model,
-            preprocess=_preprocess_from_args(args), input_key=args.input_key, label_key=args.label_key, progress=_progress(args),
+            preprocess=preprocess_from_args(args), input_key=args.input_key, label_key=args.label_key, progress=_progress(args),
         )
     else:
         from targets.profiles import get_profile
@@ -163,7 +137,7 @@ def _bench(args: argparse.Namespace) -> int:
         progress.begin(len(args.artifacts))  # on a terminal: artifact k/N with an ETA
         try:
             results = bench(
-                args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=_preprocess_from_args(args),
+                args.artifacts, args.data, reference=args.reference, settings=settings, preprocess=preprocess_from_args(args),
                 input_key=args.input_key, label_key=args.label_key, progress=progress, checkpoint=checkpoint,
                 reference_weights=args.reference_weights, trust_model=args.trust_model,
             )
@@ -357,75 +331,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     return 1 if any(row["status"] != "ok" for row in run.rows) else 0
 
 
-def _cmd_debug(args: argparse.Namespace) -> int:
-    from edge_sdk.debug import debug_artifact, failed_validation_note
-    from edge_sdk.debug.fallback import check_max_float_share, run_fallback
-    from edge_sdk.io_args import input_shapes_from_args
-    from edge_sdk.quiet import framework_output
-
-    from edge_sdk.debug.torch_reference import check_fallback_reference
-    from edge_sdk.reference_eval import reference_source
-
-    preprocess = _preprocess_from_args(args)
-    reference = reference_source(args.reference, args.reference_weights, args.trust_model)
-    if args.max_drop is not None:
-        check_max_float_share(args.max_float_share)
-        check_fallback_reference(reference)  # before any work
-    note = failed_validation_note(args.artifact) if args.artifact.exists() else None
-    if note:  # printed here, before the framework output is captured (a print inside the capture would be swallowed)
-        print(f"note: {note}", file=sys.stderr)
-    with framework_output(f"ranking the layers of {args.artifact}"):
-        report = debug_artifact(args.artifact, reference, args.data, samples=args.samples, preprocess=preprocess, input_key=args.input_key, verify=not args.no_verify,
-                                input_shapes=input_shapes_from_args(args))
-    if args.output:
-        report.save(args.output, overwrite=args.overwrite)
-    payload: dict[str, Any] = {"debug": report.to_dict()}
-    if not args.json and not args.quiet:
-        print(report.to_markdown())
-    if args.max_drop is None:
-        if args.json:
-            print(json.dumps(payload, indent=2))
-        return 0
-    with framework_output(f"searching a float fallback for {args.artifact}"):
-        outcome = run_fallback(report, args.data, max_drop_points=args.max_drop, output_dir=args.fallback_dir or args.artifact.parent,
-                               max_samples=args.eval_samples, preprocess=preprocess, input_key=args.input_key,
-                               max_float_share=args.max_float_share, overwrite=args.overwrite)
-    if not outcome.viable and outcome.stopped:
-        print(f"note: int8 is not viable here for {args.artifact.name}: {outcome.stopped}", file=sys.stderr)
-    if args.save_fallback:
-        outcome.save(args.save_fallback, overwrite=args.overwrite)
-    payload["fallback"] = outcome.to_dict()
-    print(json.dumps(payload, indent=2) if args.json else outcome.summary())
-    # 0 when an artifact meets the budget (int8 with layers in float, or int16x8 once int8 is not viable; the JSON
-    # says which: `viable`, `result_mode`), 10 (the accuracy gate's code) when none does.
-    return 0 if outcome.within_budget else 10
-
-
-def _cmd_check_calib(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from edge_sdk.calibcheck import check_calibration, estimate_sufficiency
-    from edge_sdk.io_args import input_shapes_from_args
-    from edge_sdk.quiet import framework_output
-    from edge_sdk.reference_eval import reference_source
-
-    preprocess = _preprocess_from_args(args)
-    if args.input_shape and not args.model:
-        from edge_sdk.errors import UsageError
-
-        raise UsageError("--input-shape applies to the sufficiency estimate, which needs the float model", fix="add --reference MODEL, or leave --input-shape out")
-    model = reference_source(args.model, args.reference_weights, args.trust_model)  # a file or a PyTorch factory: refused before any work
-    check = check_calibration(args.calibration, args.data, preprocess=preprocess, input_key=args.input_key, max_samples=args.samples)
-    if model:
-        with tempfile.TemporaryDirectory(prefix="edge-sdk-calib-") as folder, framework_output(f"estimating calibration sufficiency with {args.model}"):
-            check.sufficiency = estimate_sufficiency(model, args.calibration, args.data, to=args.to, preprocess=preprocess,
-                                                     calibration_samples=args.calib_samples, subsets=args.subsets, workdir=Path(folder),
-                                                     input_shapes=input_shapes_from_args(args) or None)
-    print(json.dumps(check.to_dict(), indent=2) if args.json else check.to_text())
-    return 4 if check.findings else 0
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"debug": _cmd_debug, "check-calib": _cmd_check_calib, "convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report, "targets": _cmd_targets, "run": _cmd_run, "pipeline": _cmd_pipeline, "completion": _cmd_completion}
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"debug": cmd_debug, "check-calib": cmd_check_calib, "convert": _cmd_convert, "bench": _cmd_bench, "inspect": _cmd_inspect, "report": _cmd_report, "targets": _cmd_targets, "run": _cmd_run, "pipeline": _cmd_pipeline, "completion": _cmd_completion}
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
