@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge_sdk._lazy import require
+from edge_sdk.detections import DetectionLayout
 from edge_sdk.errors import DataError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.io_model import checked_infer, per_sample_rows  # noqa: F401 - re-exported for bench
@@ -41,9 +42,15 @@ def with_manifest_io(settings: Any, manifest: Any) -> Any:
     if manifest is None or manifest.format != "onnx":
         return settings  # other formats' manifests may name tensors differently from their runtime (TFLite's serving_default_...)
     batch_axes = {tensor.name: tensor.batch_axis for tensor in manifest.inputs if tensor.name not in settings.batch_axes and tensor.batch_axis != 0}
-    kinds = {tensor.name: tensor.kind for tensor in manifest.outputs if tensor.kind and tensor.kind != "detections"}
     given = settings.output_kinds
-    output_kinds = dataclasses.replace(given, kinds={**kinds, **given.kinds})
+    # The detection layouts and thresholds given to convert (`--output-kind NAME:detections:...`) are recorded among
+    # the manifest's options; a detections kind without its layout would be inferred again, so it needs them.
+    recorded = (manifest.options or {}).get("output_kinds") or {}
+    layouts = {name: DetectionLayout.from_dict(record) for name, record in (recorded.get("detection_layouts") or {}).items() if name not in given.kinds}
+    kinds = {tensor.name: tensor.kind for tensor in manifest.outputs if tensor.kind and (tensor.kind != "detections" or tensor.name in layouts)}
+    thresholds = {name: float(value) for name, value in (recorded.get("thresholds") or {}).items()}
+    output_kinds = dataclasses.replace(given, kinds={**kinds, **given.kinds}, detection_layouts={**layouts, **given.detection_layouts},
+                                       thresholds={**thresholds, **given.thresholds})
     state_pairs = settings.state_pairs or [(pair[0], pair[1]) for pair in manifest.state_pairs]
     return dataclasses.replace(settings, batch_axes={**batch_axes, **settings.batch_axes}, output_kinds=output_kinds, state_pairs=state_pairs)
 

@@ -37,6 +37,13 @@ class DetectionLayout:
         return {"boxes": list(self.boxes), "scores": list(self.scores), "layout": self.layout, "box_format": self.box_format,
                 "score_threshold": self.score_threshold, "iou_threshold": self.iou_threshold}
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> DetectionLayout:
+        """The layout `to_dict` recorded (a manifest's `options.output_kinds.detection_layouts`)."""
+        boxes, scores = record.get("boxes") or [0, 4], record.get("scores") or [4, None]
+        return cls(boxes=(int(boxes[0]), int(boxes[1])), scores=(int(scores[0]), None if scores[1] is None else int(scores[1])),
+                   **{key: record[key] for key in ("layout", "box_format", "score_threshold", "iou_threshold") if key in record})
+
 
 def _channel_range(text: str, flag: str) -> tuple[int, int | None]:
     """'0-3' -> (0, 4); '4-' -> (4, None); '5' -> (5, 6)."""

@@ -198,3 +198,23 @@ def test_readme_thresholds_are_the_format_tables():
     from tests.conftest import REPO
 
     assert tolerance_table() in (REPO / "README.md").read_text()
+
+
+def test_bench_reads_the_detection_layout_convert_recorded(detector, tmp_path, capsys):
+    """The layout given to convert (here a score threshold of 0.1, not the default 0.25) is what bench uses without
+    being told again; a flag given to bench still wins. Recall recomputed with the SDK's decoder on bare ORT outputs."""
+    from edge_sdk.detections import DetectionLayout, compare_detections
+
+    model, data = detector
+    healthy = tmp_path / "det_int8.onnx"
+    assert main(["convert", str(model), "--to", "onnx", "--quant", "int8", "--calib", str(data), "-o", str(healthy),
+                 "--exclude-nodes", "pack", "--output-kind", "output0:detections:boxes=0-3,scores=4-,layout=CN,score=0.1"]) == 0
+    results = tmp_path / "r.json"
+    assert main(["bench", str(healthy), "--data", str(data), "--reference", str(model), "--runs", "2", "--warmup", "0", "-o", str(results)]) == 0
+    record = json.loads(results.read_text())["results"][0]["reference"]["outputs"]["output0"]
+    assert record["kind"] == "detections" and record["layout"]["score_threshold"] == 0.1
+    expected = compare_detections(_outputs(healthy, data), _outputs(model, data), DetectionLayout(score_threshold=0.1))
+    assert record["recall"] == pytest.approx(expected["recall"]) and record["reference_detections"] == expected["reference_detections"]
+    assert main(["bench", str(healthy), "--data", str(data), "--reference", str(model), "--runs", "2", "--warmup", "0", "-o", str(results), "--overwrite",
+                 "--output-kind", "output0:detections:boxes=0-3,scores=4-,layout=CN,score=0.5"]) == 0
+    assert json.loads(results.read_text())["results"][0]["reference"]["outputs"]["output0"]["layout"]["score_threshold"] == 0.5
