@@ -286,7 +286,7 @@ def validation_failure(conversion: Conversion, report: dict[str, Any], fix: str,
     fixes = [fix]
     if collapsed_scores(report["outputs"]):
         fixes.append("a packed detector output's score rows share one quantization scale with its large box coordinates: "
-                     "keep the node that packs them (its final Concat) in float (ONNX: --exclude-nodes NAME; `edge-sdk debug` ranks the layers)")
+                     "keep the node that packs them (its final Concat) in float with --exclude-nodes NAME (`edge-sdk debug` ranks the layers and names them)")
     if conversion.mode == INT8 and INT16X8 in conversion.format.modes:
         fixes.append(f"or try --quant {INT16X8} (16-bit activations)")
     if not kept:
