@@ -99,7 +99,8 @@ def describe_artifact(artifact: Artifact, io: dict[str, Any]) -> dict[str, Any]:
         "manifest_warnings": list(manifest.warnings) if manifest else [],
         "size_bytes": size_of(path) + external,
         "gzip_size_bytes": gzip_size_of(path) if path.is_file() else None,
-        "sha256": sha256_of(path),
+        # A verified artifact's bytes were just hashed against its manifest: that hash, not a second pass.
+        "sha256": manifest.sha256 if artifact.verified and manifest is not None else sha256_of(path),
         "io": io,
     }
 
