@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,3 +73,13 @@ def digits_artifacts(tmp_path_factory: pytest.TempPathFactory, digits_keras: Pat
         )
         artifacts[mode] = artifact.path
     return artifacts
+
+
+def edge_sdk_checked(*args: object, check: bool = True, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`python -m edge_sdk ARGS` in a child process from the repository root; with `check`, a non-zero exit fails
+    the test showing the end of stderr."""
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    result = subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True, cwd=REPO, env=environment, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"edge-sdk {' '.join(map(str, args))} exited {result.returncode}: {result.stderr[-3000:]}")
+    return result

@@ -8,16 +8,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import edge_sdk_checked as edge_sdk
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("litert_torch")
@@ -29,12 +26,6 @@ FACTORY = "tests.converters.torch_nets:digits_cnn"
 SCALE = 1 / 16
 
 
-def edge_sdk(*args: object, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"edge-sdk {' '.join(map(str, args))} exited {result.returncode}: {result.stderr[-3000:]}")
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, shared
+from tests.conftest import REPO, shared, edge_sdk_checked as edge_sdk
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("litert_torch")
@@ -24,12 +24,6 @@ FACTORY = "tests.converters.torch_nets:digits_cnn"
 DIGITS = ["--scale", "1/16", "--layout", "NCHW", "--input-shape", "1,1,8,8"]
 
 
-def edge_sdk(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True, cwd=REPO, env=env, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"edge-sdk {' '.join(map(str, args))} exited {result.returncode}: {result.stderr[-3000:]}")
-    return result
 
 
 def bench_top1(artifacts: list[Path], data: Path, *extra: str) -> list[dict]:

@@ -4,13 +4,10 @@ edge_sdk.calibcheck): real torch, torch.onnx.export, ONNX Runtime's quantizer an
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import edge_sdk_checked as edge_sdk
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("litert_torch")
@@ -22,12 +19,6 @@ FACTORY = "tests.converters.torch_nets:digits_cnn"
 DIGITS = ["--scale", "1/16", "--layout", "NCHW", "--input-shape", "1,1,8,8"]
 
 
-def edge_sdk(*args: object, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    result = subprocess.run([sys.executable, "-m", "edge_sdk", *map(str, args)], capture_output=True, text=True, cwd=REPO, env=environment, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"edge-sdk {' '.join(map(str, args))} exited {result.returncode}: {result.stderr[-3000:]}")
-    return result
 
 
 @pytest.fixture(scope="module")
