@@ -222,7 +222,7 @@ class OnnxArguments(_Arguments):
         group.add_argument("--quant-types", choices=QUANT_TYPES, help="activation/weight integer types (default s8s8)")
         group.add_argument("--calib-method", choices=CALIBRATION_METHODS, help="calibration method (default MinMax)")
         group.add_argument("--exclude-nodes", type=_comma_list, help="comma-separated nodes to keep in float: ONNX node names (tensor names are mapped to "
-                           "their node); TFLite int8/int16x8: op names as `edge-sdk debug` lists them, or Keras layer names. Unknown names: exit 2")
+                           "their node); TFLite int8/int16x8: op names as `edge-sdk debug` lists them. Unknown names: exit 2")
         group.add_argument("--exclude-op-types", type=_comma_list, help="comma-separated op types to keep in float, e.g. Softmax,Gemm")
 
 

@@ -313,29 +313,25 @@ def op_names(flatbuffer: bytes) -> list[str]:
 
 
 def resolve_float_nodes(known: list[str], names: list[str]) -> list[str]:
-    """`--exclude-nodes` names as op names (`op_names`): an op name stays; a Keras layer name, or any part of a
-    fused op name (TFLite joins fused ops' names with ';', each a path like model/dense_1/MatMul), becomes every op
-    it names; an unknown name is refused (exit 2) with the nearest known names, never silently ignored."""
+    """`--exclude-nodes` names as op names (`op_names`): an op name, or one of the ';'-joined names of a fused op,
+    stays (as the op); anything else is refused (exit 2) with the nearest op names, never silently ignored.
+
+    Keras layer names are refused too: the op names come from the name scopes TF traced the model in, which it makes
+    unique (measured: the layers dense, dense_1, dense_2 of a Sequential became ops named .../dense_1/...,
+    .../dense_1_2/... and the output tensor's name), so a layer name would select another layer's ops."""
     import difflib
 
     resolved: list[str] = []
     for name in names:
-        if name in known:
-            resolved.append(name)
-            continue
-        matches = [op for op in known if name in _name_parts(op)]
+        matches = [op for op in known if name == op or name in op.split(";")]
         if not matches:
-            candidates = sorted({part for op in known for part in _name_parts(op)} | set(known))
-            close = difflib.get_close_matches(name, candidates, n=3)
-            raise UsageError(f"--exclude-nodes {name!r} is neither an op (output tensor) nor a layer of the model",
-                             fix=(f"did you mean {', '.join(close)}? " if close else "") + "`edge-sdk debug` lists the op names")
+            candidates = sorted({part for op in known for part in op.split(";") if part} | set(known))
+            close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.4)
+            raise UsageError(f"--exclude-nodes {name!r} is not an op of the model: TFLite names an op by its output tensor (e.g. {known[0]!r}); "
+                             "Keras layer names do not map to ops (TF renames the name scopes it traces a model in)",
+                             fix=(f"did you mean {', '.join(close)}? " if close else "") + "`edge-sdk debug` lists every op name")
         resolved += matches
     return sorted(set(resolved), key=resolved.index)
-
-
-def _name_parts(op_name: str) -> set[str]:
-    fused = [part for part in op_name.split(";") if part]
-    return set(fused) | {segment for part in fused for segment in part.split("/") if segment}
 
 
 def quantization_converter(source: Path, options: TFLiteOptions, calibration: Dataset, input_shapes: dict[str, list[int]] | None, data: DataSettings,

@@ -83,4 +83,4 @@ def debug_tflite(artifact: Path, reference: Path, data: Path, *, samples: int = 
     count = dataset.num_samples if indices is None else len(indices)
     return DebugReport("tflite", str(artifact), str(reference), str(data), count, layers,
                        notes=["TFLite: per-layer error from QuantizationDebugger (the layer's float kernel on the same quantized inputs).",
-                              "TFLite names an op by its output tensor: the names here are what `convert --exclude-nodes` takes (a Keras layer name works too)."])
+                              "TFLite names an op by its output tensor: the names here are what `convert --exclude-nodes` takes."])

@@ -3,6 +3,7 @@ names refused (exit 2) for ONNX and TFLite; fp16 honours the flag (ONNX) or refu
 
 import json
 
+import numpy as np
 import pytest
 
 from edge_sdk.cli import main
@@ -35,18 +36,32 @@ def test_onnx_exclude_nodes_maps_a_tensor_name_and_refuses_an_unknown_one(tmp_pa
     assert not (tmp_path / "bad.onnx").exists()
 
 
-def test_tflite_exclude_nodes_maps_a_keras_layer_and_refuses_an_unknown_one(tmp_path, capsys, digits_keras, digits_npz):
+def test_tflite_exclude_nodes_takes_op_names_and_refuses_layer_names(tmp_path, capsys, digits_keras, digits_npz):
+    """An op name (as `edge-sdk debug` lists them: the calibrated model's ops, named by their output tensors) keeps
+    that op in float; a Keras layer name is refused, because TF renames the scopes it traces a model in and a layer
+    name would select another layer's ops."""
     import keras
 
-    dense = keras.models.load_model(digits_keras).layers[-1].name  # the classifier layer, e.g. dense_1
+    from converters.tflite import calibrate_only, op_names
+    from edge_sdk.debug.tflite import quantization_converter
+
     common = ["convert", str(digits_keras), "--quant", "int8", "--calib", str(digits_npz[0]), "--calib-samples", "50", *DIGITS_FLAGS, "--quiet"]
-    assert main([*common, "--exclude-nodes", dense, "-o", str(tmp_path / "kept.tflite")]) == 0
-    nodes = _manifest(tmp_path / "kept.tflite")["options"]["float_nodes"]
-    # The layer became its op name(s): full op names, each naming the layer, as `edge-sdk debug` lists them.
-    assert nodes and all(f"/{dense}/" in node for node in nodes) and dense not in nodes
-    assert main([*common, "--exclude-nodes", dense + "x", "-o", str(tmp_path / "bad.tflite")]) == 2
+    assert main([*common, "-o", str(tmp_path / "all.tflite")]) == 0
+    _, converter, _, _ = quantization_converter(tmp_path / "all.tflite", digits_keras, None, None)
+    dense_ops = [name for name in op_names(calibrate_only(converter)) if "MatMul" in name]
+    assert dense_ops, "the digits CNN has a dense layer"
+    assert main([*common, "--exclude-nodes", dense_ops[0], "-o", str(tmp_path / "kept.tflite")]) == 0
+    assert _manifest(tmp_path / "kept.tflite")["options"]["float_nodes"] == [dense_ops[0]]
+    from ai_edge_litert.interpreter import Interpreter
+
+    dtypes = {detail["name"]: detail["dtype"] for detail in Interpreter(model_path=str(tmp_path / "kept.tflite")).get_tensor_details()}
+    assert dtypes.get(dense_ops[0]) == np.float32  # that op's output stays float; the model's other activations are int8
+    capsys.readouterr()
+    layer = keras.models.load_model(digits_keras).layers[-1].name
+    assert main([*common, "--exclude-nodes", layer, "-o", str(tmp_path / "bad.tflite")]) == 2
     err = capsys.readouterr().err
-    assert f"--exclude-nodes '{dense}x' is neither an op" in err and f"did you mean {dense}" in err
+    assert f"--exclude-nodes '{layer}' is not an op of the model" in err and "Keras layer names do not map to ops" in err
+    assert "`edge-sdk debug` lists every op name" in err and "Traceback" not in err
     assert not (tmp_path / "bad.tflite").exists()
 
 
