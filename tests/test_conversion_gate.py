@@ -14,7 +14,7 @@ import pytest
 from edge_sdk.cli import main
 from edge_sdk.conversion_gate import judge_output
 from edge_sdk.fidelity import OutputKinds, infer_kind
-from edge_sdk.formats import FORMATS, INT8
+from edge_sdk.formats import FORMATS, INT8, INT16X8
 from edge_sdk.manifest import read_manifest
 
 onnx = pytest.importorskip("onnx")
@@ -218,3 +218,46 @@ def test_bench_reads_the_detection_layout_convert_recorded(detector, tmp_path, c
     assert main(["bench", str(healthy), "--data", str(data), "--reference", str(model), "--runs", "2", "--warmup", "0", "-o", str(results), "--overwrite",
                  "--output-kind", "output0:detections:boxes=0-3,scores=4-,layout=CN,score=0.5"]) == 0
     assert json.loads(results.read_text())["results"][0]["reference"]["outputs"]["output0"]["layout"]["score_threshold"] == 0.5
+
+
+def _keras_detector(path):
+    """The same packing in Keras -> TFLite: x (8, 64) -> (4+3, 64), box rows in pixels (0..640) and sigmoid scores,
+    joined by one Concatenate; the kind is left to inference (no --output-kind)."""
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    x = keras.Input((FEATURES, CANDIDATES))
+    candidates = keras.layers.Permute((2, 1))(x)
+    boxes = keras.layers.Rescaling(320.0, offset=320.0)(keras.layers.Dense(4, activation="tanh")(candidates))
+    scores = keras.layers.Dense(CLASSES, activation="sigmoid")(candidates)
+    packed = keras.layers.Permute((2, 1))(keras.layers.Concatenate(axis=-1)([boxes, scores]))
+    model = keras.Model(x, packed)
+    model.save(path)
+    return model
+
+
+def test_tflite_int8_detector_whose_scores_collapse_fails_and_int16x8_passes(detector, tmp_path, capsys):
+    """The TFLite path of the gate: full-integer int8 gives the packed output one scale and the scores collapse
+    (exit 6 naming them, nothing written); int16x8 keeps them (score SQNR recomputed with bare LiteRT)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = detector[1]
+    model = _keras_detector(tmp_path / "det.keras")
+    common = ["convert", str(tmp_path / "det.keras"), "--calib", str(data), "--quiet"]
+    assert main([*common, "--quant", "int8", "-o", str(tmp_path / "det_int8.tflite")]) == 6
+    error = capsys.readouterr().err
+    assert "(detections): SQNR of the score rows" in error and "--quant int16x8" in error
+    assert not list(tmp_path.glob("det_int8*"))
+    assert main([*common, "--quant", "int16x8", "-o", str(tmp_path / "det_16.tflite")]) == 0
+    record = read_manifest(tmp_path / "det_16.tflite").validation["outputs"][0]
+    assert record["kind"] == "detections" and all(gate["passed"] for gate in record["gates"])
+    interpreter = Interpreter(model_path=str(tmp_path / "det_16.tflite"))
+    interpreter.allocate_tensors()
+    (entry,), (exit_,) = interpreter.get_input_details(), interpreter.get_output_details()
+    ours = []
+    for sample in np.load(data)["x"]:
+        interpreter.set_tensor(entry["index"], sample[None].astype(entry["dtype"]))
+        interpreter.invoke()
+        ours.append(interpreter.get_tensor(exit_["index"]))
+    ours, theirs = np.concatenate(ours), model.predict(np.load(data)["x"], verbose=0)
+    assert record["score_sqnr_db"] == pytest.approx(_sqnr_db(ours[:, 4:], theirs[:, 4:]), abs=0.05)
+    assert record["score_sqnr_db"] >= FORMATS["tflite"].tolerance(INT16X8).min_sqnr_db
