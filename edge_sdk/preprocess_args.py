@@ -25,7 +25,7 @@ def add_preprocess_args(parser: argparse.ArgumentParser) -> None:
 
 def preprocess_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The preprocessing spec the flags above give: a --preprocess JSON file, each flag overriding its key."""
-    from edge_sdk.data import parse_floats, parse_scale
+    from edge_sdk.preprocessing import parse_floats, parse_scale
     from edge_sdk.errors import UsageError
 
     spec: dict[str, Any] = {}
