@@ -11,7 +11,7 @@ import numpy as np
 
 from edge_sdk._lazy import require
 from edge_sdk.detections import DetectionLayout
-from edge_sdk.errors import DataError
+from edge_sdk.errors import DataError, ModelFileError
 from edge_sdk.fileio import gzip_size_of, sha256_of, size_of
 from edge_sdk.io_model import checked_infer, per_sample_rows  # noqa: F401 - re-exported for bench
 from edge_sdk.models import detect_model_kind
@@ -46,9 +46,13 @@ def with_manifest_io(settings: Any, manifest: Any) -> Any:
     # The detection layouts and thresholds given to convert (`--output-kind NAME:detections:...`) are recorded among
     # the manifest's options; a detections kind without its layout would be inferred again, so it needs them.
     recorded = (manifest.options or {}).get("output_kinds") or {}
-    layouts = {name: DetectionLayout.from_dict(record) for name, record in (recorded.get("detection_layouts") or {}).items() if name not in given.kinds}
+    try:
+        layouts = {name: DetectionLayout.from_dict(record) for name, record in (recorded.get("detection_layouts") or {}).items() if name not in given.kinds}
+        thresholds = {name: float(value) for name, value in (recorded.get("thresholds") or {}).items()}
+    except (AttributeError, TypeError, ValueError, IndexError) as error:  # a hand-edited manifest: one message, no traceback
+        raise ModelFileError(f"the artifact's manifest records damaged output kinds (options.output_kinds: {error})",
+                             fix="convert the model again, or give the kinds with --output-kind") from error
     kinds = {tensor.name: tensor.kind for tensor in manifest.outputs if tensor.kind and (tensor.kind != "detections" or tensor.name in layouts)}
-    thresholds = {name: float(value) for name, value in (recorded.get("thresholds") or {}).items()}
     output_kinds = dataclasses.replace(given, kinds={**kinds, **given.kinds}, detection_layouts={**layouts, **given.detection_layouts},
                                        thresholds={**thresholds, **given.thresholds})
     state_pairs = settings.state_pairs or [(pair[0], pair[1]) for pair in manifest.state_pairs]

@@ -261,3 +261,20 @@ def test_tflite_int8_detector_whose_scores_collapse_fails_and_int16x8_passes(det
     ours, theirs = np.concatenate(ours), model.predict(np.load(data)["x"], verbose=0)
     assert record["score_sqnr_db"] == pytest.approx(_sqnr_db(ours[:, 4:], theirs[:, 4:]), abs=0.05)
     assert record["score_sqnr_db"] >= FORMATS["tflite"].tolerance(INT16X8).min_sqnr_db
+
+
+def test_a_damaged_recorded_layout_is_one_message(detector, tmp_path, capsys):
+    model, data = detector
+    healthy = tmp_path / "det_int8.onnx"
+    assert main(["convert", str(model), "--to", "onnx", "--quant", "int8", "--calib", str(data), "-o", str(healthy),
+                 "--exclude-nodes", "pack", "--output-kind", "output0:detections:boxes=0-3,scores=4-,layout=CN"]) == 0
+    manifest_path = healthy.with_name(healthy.name + ".manifest.json")
+    document = json.loads(manifest_path.read_text())
+    document["options"]["output_kinds"]["detection_layouts"]["output0"]["boxes"] = "zero"
+    manifest_path.write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(["bench", str(healthy), "--data", str(data), "--runs", "2", "--warmup", "0", "-o", str(tmp_path / "r.json")]) == 3
+    error = capsys.readouterr().err
+    assert "records damaged output kinds" in error and "Traceback" not in error
+    (record,) = json.loads((tmp_path / "r.json").read_text())["results"]  # the artifact's error, as bench records each one
+    assert record["status"] == "error" and record["exit_code"] == 3
