@@ -14,6 +14,7 @@ result and report is written, an artifact whose drop's 95 % upper bound exceeds 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import json
@@ -160,9 +161,13 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
     spec = format_named(fmt)
     output = config.output / "artifacts" / f"{model.name}_{mode}{spec.suffix}"
     calibrated = spec.needs_calibration(mode)
+    # nhwc_input: the formats whose options have it (TFLite) take NHWC, fed as such; the others keep the model's NCHW.
+    nhwc = model.nhwc_input and "nhwc_input" in {option.name for option in dataclasses.fields(spec.options_type())}
+    preprocess = {**model.preprocess, "layout": "NHWC"} if nhwc else model.preprocess
     key = _key({
-        "source": model.identity(), "format": fmt, "mode": mode, "preprocess": model.preprocess, "toolchain": toolchain,
+        "source": model.identity(), "format": fmt, "mode": mode, "preprocess": preprocess, "toolchain": toolchain,
         "validation_data": data_hashes["evaluation"], "calibration_data": data_hashes["calibration"] if calibrated else None,
+        **({"nhwc_input": True} if nhwc else {}),
     })
     label = f"{model.name} -> {fmt} {mode}"
     manifest = output.with_name(output.name + ".manifest.json")
@@ -178,8 +183,9 @@ def _convert(model: ModelEntry, fmt: str, mode: str, config: PipelineConfig, cac
     pytorch = model.path if isinstance(model.path, TorchModelSpec) else None
     convert(  # a PyTorch factory goes in as `convert FACTORY --weights W --input-shape ...` does
         pytorch.factory if pytorch else model.path, output, to=fmt, mode=mode, calibration=config.calibration_data if calibrated else None,
-        validation_data=config.evaluation_data, preprocess=model.preprocess, overwrite=True, progress=progress,
+        validation_data=config.evaluation_data, preprocess=preprocess, overwrite=True, progress=progress,
         input_shapes=model.input_shapes, weights=pytorch.weights if pytorch else None, trust_model=model.trust_model,
+        **({"nhwc_input": True} if nhwc else {}),
     )
     cache["conversions"][str(output)] = {"key": key, "sha256": sha256_of(output)}
     _write_json_cache(config.output / CACHE_FILE, cache)

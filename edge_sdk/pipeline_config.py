@@ -7,6 +7,8 @@ A model is a file, or a PyTorch `package.module:factory` (importable from the wo
 `edge-sdk convert`) with optional `weights` and the example `input_shape` its conversions trace it at. `trust_model:
 true` is the one trust flag (`--trust-model`) for that model alone: its files may carry code (a DeepSpeed
 checkpoint's pickles, Keras Lambda layers); the pipeline has no flag that would trust every model of the file.
+`nhwc_input: true` (a PyTorch factory or an .onnx model, which take NCHW) makes its TFLite artifacts take NHWC, as
+`convert --nhwc-input` does; its other formats keep NCHW.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ TARGET_KEYS = {"kind", "host", "port", "user", "profile", "ssh_key", "known_host
 SSH_ONLY_KEYS = TARGET_KEYS - {"kind"}
 PREPROCESS_KEYS = {"scale", "mean", "std", "layout", "source_layout", "resize", "color"}
 TOP_LEVEL_KEYS = {"version", "output", "data", "preprocess", "models", "formats", "targets", "bench", "accuracy_budget"}
-MODEL_KEYS = {"path", "preprocess", "formats", "teacher", "weights", "trust_model", "input_shape"}
+MODEL_KEYS = {"path", "preprocess", "formats", "teacher", "weights", "trust_model", "input_shape", "nhwc_input"}
 
 
 @dataclass
@@ -39,6 +41,7 @@ class ModelEntry:
     teacher: str | None = None
     input_shapes: dict[str, list[int]] | None = None  # {"": shape} for the only input, else by input name
     trust_model: bool = False
+    nhwc_input: bool = False  # PyTorch / ONNX source: its TFLite artifacts take NHWC (convert --nhwc-input)
 
     @property
     def is_pytorch(self) -> bool:
@@ -249,9 +252,10 @@ def _model(reader: _Reader, name: str, entry: dict[str, Any], where: str, prepro
     """A model file, or a PyTorch factory with `weights` (relative to the YAML file), `trust_model` and `input_shape`."""
     from edge_sdk.loaders.to_onnx import is_factory_spec
 
-    trust = entry.get("trust_model", False)
-    if not isinstance(trust, bool):
-        raise reader.fail(f"{where}.trust_model", f"must be true or false, not {trust!r}")
+    trust, nhwc = entry.get("trust_model", False), entry.get("nhwc_input", False)
+    for key, value in (("trust_model", trust), ("nhwc_input", nhwc)):
+        if not isinstance(value, bool):
+            raise reader.fail(f"{where}.{key}", f"must be true or false, not {value!r}")
     shapes = reader.input_shapes(entry["input_shape"], f"{where}.input_shape") if "input_shape" in entry else None
     value = entry["path"]
     if isinstance(value, str) and is_factory_spec(value) and not (reader.root / value).exists():
@@ -259,11 +263,15 @@ def _model(reader: _Reader, name: str, entry: dict[str, Any], where: str, prepro
         if shapes is None:
             raise reader.fail(f"{where}.input_shape", f"the PyTorch model {value} needs the example input shape its conversions trace it at (as PyTorch takes it, NCHW)",
                               fix="add e.g. `input_shape: [1, 3, 224, 224]`")
-        return ModelEntry(name, TorchModelSpec(value, weights, trust), preprocess, formats, teacher, shapes, trust)
+        return ModelEntry(name, TorchModelSpec(value, weights, trust), preprocess, formats, teacher, shapes, trust, nhwc)
     if "weights" in entry:
         raise reader.fail(f"{where}.weights", f"weights apply to a PyTorch package.module:factory path, not the model file {value!r}",
                           fix="give the factory that builds the architecture as `path`, e.g. mypkg.nets:make_cnn, or remove `weights`")
-    return ModelEntry(name, reader.existing_path(value, f"{where}.path"), preprocess, formats, teacher, shapes, trust)
+    path = reader.existing_path(value, f"{where}.path")
+    if nhwc and path.suffix != ".onnx":
+        raise reader.fail(f"{where}.nhwc_input", f"applies to a PyTorch package.module:factory or an .onnx model (they take NCHW), not {value!r}",
+                          fix="remove nhwc_input; a Keras model's layout is its own (preprocess.layout)")
+    return ModelEntry(name, path, preprocess, formats, teacher, shapes, trust, nhwc)
 
 
 # Model names become file names (artifacts/NAME_MODE.FORMAT): one plain path component, never `..` or a slash.

@@ -60,6 +60,8 @@ def document():
     (lambda d: d["models"]["cnn"].update(weights="weights/missing.safetensors"), "models.cnn.weights: weights/missing.safetensors does not exist"),
     (lambda d: d["models"]["cnn"].update(trust_model="yes"), "models.cnn.trust_model: must be true or false, not 'yes'"),
     (lambda d: d["models"].update(other={"path": "test.npz", "weights": "weights/cnn.safetensors"}), "models.other.weights: weights apply to a PyTorch package.module:factory path"),
+    (lambda d: d["models"]["cnn"].update(nhwc_input="yes"), "models.cnn.nhwc_input: must be true or false, not 'yes'"),
+    (lambda d: d["models"].update(other={"path": "test.npz", "nhwc_input": True}), "models.other.nhwc_input: applies to a PyTorch package.module:factory or an .onnx model"),
 ])
 def test_invalid_pytorch_models_name_file_key_and_problem(workspace, change, message):
     config = document()
@@ -73,10 +75,14 @@ def test_invalid_pytorch_models_name_file_key_and_problem(workspace, change, mes
 
 @pytest.mark.slow
 def test_a_pytorch_factory_with_weights_goes_to_tflite_and_onnx_benched_against_the_pytorch_model(workspace, trained):
+    """With `nhwc_input: true`: the TFLite artifacts take NHWC (what Android camera pipelines feed), the ONNX one
+    NCHW as PyTorch does, and each is benched against the PyTorch model fed as it takes its input."""
     from edge_sdk.pipeline import run_pipeline
     from edge_sdk.results import load_results
 
-    path = write_config(workspace, document())
+    config_document = document()
+    config_document["models"]["cnn"]["nhwc_input"] = True
+    path = write_config(workspace, config_document)
     config = load_config(path)
     assert config.models[0].path.weights == workspace / "weights" / "cnn.safetensors"  # relative to the YAML file
     run = run_pipeline(path)
@@ -87,6 +93,8 @@ def test_a_pytorch_factory_with_weights_goes_to_tflite_and_onnx_benched_against_
     with torch.no_grad():
         float_top1 = float(np.mean(trained(torch.from_numpy(images[:, None])).numpy().argmax(1) == labels))
     assert set(results) == {"cnn_fp32.tflite", "cnn_int8.tflite", "cnn_int8.onnx"}
+    shapes = {name: result["artifact"]["io"]["inputs"][0]["shape"] for name, result in results.items()}
+    assert shapes == {"cnn_fp32.tflite": [1, 8, 8, 1], "cnn_int8.tflite": [1, 8, 8, 1], "cnn_int8.onnx": [1, 1, 8, 8]}
     for name, result in results.items():
         reference = result["reference"]
         assert result["status"] == "ok" and reference["runtime"]["runtime"] == "pytorch", (name, result.get("error"))
