@@ -7,8 +7,8 @@ A model is a file, or a PyTorch `package.module:factory` (importable from the wo
 `edge-sdk convert`) with optional `weights` and the example `input_shape` its conversions trace it at. `trust_model:
 true` is the one trust flag (`--trust-model`) for that model alone: its files may carry code (a DeepSpeed
 checkpoint's pickles, Keras Lambda layers); the pipeline has no flag that would trust every model of the file.
-`nhwc_input: true` (a PyTorch factory or an .onnx model, which take NCHW) makes its TFLite artifacts take NHWC, as
-`convert --nhwc-input` does; its other formats keep NCHW.
+`nhwc_input: true` (a PyTorch factory, which takes NCHW) makes its TFLite artifacts take NHWC, as `convert
+--nhwc-input` does; its other formats keep NCHW.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ModelEntry:
     teacher: str | None = None
     input_shapes: dict[str, list[int]] | None = None  # {"": shape} for the only input, else by input name
     trust_model: bool = False
-    nhwc_input: bool = False  # PyTorch / ONNX source: its TFLite artifacts take NHWC (convert --nhwc-input)
+    nhwc_input: bool = False  # PyTorch factory: its TFLite artifacts take NHWC (convert --nhwc-input)
 
     @property
     def is_pytorch(self) -> bool:
@@ -267,11 +267,11 @@ def _model(reader: _Reader, name: str, entry: dict[str, Any], where: str, prepro
     if "weights" in entry:
         raise reader.fail(f"{where}.weights", f"weights apply to a PyTorch package.module:factory path, not the model file {value!r}",
                           fix="give the factory that builds the architecture as `path`, e.g. mypkg.nets:make_cnn, or remove `weights`")
-    path = reader.existing_path(value, f"{where}.path")
-    if nhwc and path.suffix != ".onnx":
-        raise reader.fail(f"{where}.nhwc_input", f"applies to a PyTorch package.module:factory or an .onnx model (they take NCHW), not {value!r}",
-                          fix="remove nhwc_input; a Keras model's layout is its own (preprocess.layout)")
-    return ModelEntry(name, path, preprocess, formats, teacher, shapes, trust, nhwc)
+    if nhwc:
+        # Benched against the model file itself, which takes NCHW: only the PyTorch reference is fed per artifact layout.
+        raise reader.fail(f"{where}.nhwc_input", f"applies to a PyTorch package.module:factory (benched against the PyTorch model, fed NCHW), not the file {value!r}",
+                          fix="remove nhwc_input, or convert this model with `edge-sdk convert --nhwc-input` and bench it against a PyTorch --reference")
+    return ModelEntry(name, reader.existing_path(value, f"{where}.path"), preprocess, formats, teacher, shapes, trust)
 
 
 # Model names become file names (artifacts/NAME_MODE.FORMAT): one plain path component, never `..` or a slash.

@@ -46,7 +46,7 @@ def pipeline_schema() -> dict[str, Any]:
             "teacher": {"type": "string", "description": "another model of this file whose labels this one was trained to match"},
             "weights": {**path, "description": "PyTorch factory: trained weights (.safetensors, Accelerate save_model folder, DeepSpeed checkpoint folder, .pt/.bin state dict)"},
             "trust_model": {"type": "boolean", "description": "let code carried by this model's files run (DeepSpeed pickles, Lambda layers): --trust-model for this model alone"},
-            "nhwc_input": {"type": "boolean", "description": "PyTorch factory or .onnx model: its TFLite artifacts take NHWC (convert --nhwc-input); other formats keep NCHW"},
+            "nhwc_input": {"type": "boolean", "description": "PyTorch factory: its TFLite artifacts take NHWC (convert --nhwc-input); other formats keep NCHW"},
             "input_shape": {
                 "description": "example input shape (PyTorch: as it takes it, NCHW): [1, 3, 224, 224], or input name -> shape",
                 "oneOf": [shape, {"type": "object", "minProperties": 1, "additionalProperties": shape}],

@@ -61,7 +61,7 @@ def document():
     (lambda d: d["models"]["cnn"].update(trust_model="yes"), "models.cnn.trust_model: must be true or false, not 'yes'"),
     (lambda d: d["models"].update(other={"path": "test.npz", "weights": "weights/cnn.safetensors"}), "models.other.weights: weights apply to a PyTorch package.module:factory path"),
     (lambda d: d["models"]["cnn"].update(nhwc_input="yes"), "models.cnn.nhwc_input: must be true or false, not 'yes'"),
-    (lambda d: d["models"].update(other={"path": "test.npz", "nhwc_input": True}), "models.other.nhwc_input: applies to a PyTorch package.module:factory or an .onnx model"),
+    (lambda d: d["models"].update(other={"path": "test.npz", "nhwc_input": True}), "models.other.nhwc_input: applies to a PyTorch package.module:factory (benched against the PyTorch model, fed NCHW), not the file"),
 ])
 def test_invalid_pytorch_models_name_file_key_and_problem(workspace, change, message):
     config = document()
