@@ -89,13 +89,61 @@ def _onnx_source(path: Path, input_shapes: dict[str, list[int]] | None) -> _Sour
     loaded = load_onnx(path)
     shapes = resolve_input_shapes(loaded.signature, input_shapes, path)
     onnx2torch = t2t.import_onnx2torch()
+    notes = list(loaded.notes)
     try:
-        module = t2t.static_reshapes(onnx2torch.convert(t2t.explicit_pads(t2t.constants_to_initializers(loaded.model))))
+        module = _onnx_to_module(onnx2torch, loaded.model, notes)
     except (NotImplementedError, ValueError, KeyError, RuntimeError, TypeError) as error:
         raise ConversionError(f"onnx2torch could not turn {path} into a PyTorch module: {type(error).__name__}: {error}",
                               fix="check every op of the model is in onnx2torch's support list, or convert it to ONNX and run it with ONNX Runtime") from error
-    record = {"path": str(path), "sha256": sha256_of(path), "kind": "onnx", "framework": "onnx", "parameters": loaded.parameter_count, "notes": loaded.notes, "via": "onnx2torch"}
+    record = {"path": str(path), "sha256": sha256_of(path), "kind": "onnx", "framework": "onnx", "parameters": loaded.parameter_count, "notes": notes, "via": "onnx2torch"}
     return _Source(module.eval(), shapes, record)
+
+
+# onnx2torch 1.5.15 has converters for op versions up to about opset 17 (measured: torch.onnx.export's opset-20
+# Reshape is version 19, which it refuses); newer graphs are converted down to this opset, where ONNX can.
+ONNX2TORCH_OPSET = 17
+
+
+def _onnx_to_module(onnx2torch: Any, model: Any, notes: list[str]) -> Any:
+    """The ONNX graph as an nn.Module; a graph whose op versions onnx2torch does not know yet is converted down to
+    opset ONNX2TORCH_OPSET with ONNX's version converter and tried again (noted), else the first error stands."""
+    from edge_sdk._lazy import require
+
+    def convert(graph: Any) -> Any:
+        return t2t.static_reshapes(onnx2torch.convert(_inert_allowzero_dropped(t2t.explicit_pads(t2t.constants_to_initializers(graph)))))
+
+    try:
+        return convert(model)
+    except NotImplementedError as error:
+        opset = max((entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")), default=0)
+        if opset <= ONNX2TORCH_OPSET:
+            raise
+        onnx = require("onnx", "converting ONNX models to TFLite")
+        try:
+            lowered = onnx.version_converter.convert_version(model, ONNX2TORCH_OPSET)
+        except Exception:  # noqa: BLE001 - ONNX's converter raises plain RuntimeErrors or its own; the first error is the one to show
+            raise error from None
+        module = convert(lowered)
+        notes.append(f"converted from opset {opset} down to {ONNX2TORCH_OPSET} for onnx2torch ({error})")
+        return module
+
+
+def _inert_allowzero_dropped(model: Any) -> Any:
+    """`Reshape(allowzero=1)` (torch.onnx.export writes it) differs from the default only where the target shape
+    holds a 0; onnx2torch refuses the attribute. Where the shape is a constant without zeros it changes nothing,
+    so it is removed (on the graph copy the intake made); elsewhere it stays, and onnx2torch says so."""
+    from edge_sdk._lazy import require
+
+    numpy_helper = require("onnx", "converting ONNX models to TFLite").numpy_helper
+    constants = {tensor.name: tensor for tensor in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type != "Reshape" or len(node.input) < 2 or node.input[1] not in constants:
+            continue
+        inert = bool(numpy_helper.to_array(constants[node.input[1]]).all())
+        kept = [attribute for attribute in node.attribute if not (inert and attribute.name == "allowzero")]
+        del node.attribute[:]
+        node.attribute.extend(kept)
+    return model
 
 
 def _program_shapes(program: Any) -> list[tuple[str, list[int]]]:

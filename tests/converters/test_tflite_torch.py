@@ -24,8 +24,6 @@ FACTORY = "tests.converters.torch_nets:digits_cnn"
 DIGITS = ["--scale", "1/16", "--layout", "NCHW", "--input-shape", "1,1,8,8"]
 
 
-
-
 def bench_top1(artifacts: list[Path], data: Path, *extra: str) -> list[dict]:
     result = edge_sdk("bench", *artifacts, "--data", data, "--runs", "3", "--warmup", "1", "--json", *extra)
     return json.loads(result.stdout)["results"]
@@ -215,3 +213,37 @@ def test_deepspeed_zero3_bf16_checkpoint_of_two_gloo_processes_is_consolidated(t
     described = apply_weights(model, tmp_path / "ds3", trust_model=True)
     assert described["zero_stage"] == "3"
     assert torch_nets.accuracy(model.eval(), digits_npz[1]) >= 0.9
+
+
+@pytest.mark.slow
+def test_a_torch_onnx_export_opset_20_goes_to_tflite_through_a_lower_opset(tmp_path, digits_npz, trained):
+    """torch.onnx.export writes opset 20 with Reshape version 19 and allowzero=1, which onnx2torch refuses: the
+    graph is converted down to opset 17 (noted in the manifest) and the inert allowzero dropped. The TFLite artifact
+    (NHWC) equals the ONNX file under bare ONNX Runtime / LiteRT."""
+    import onnx
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
+    from safetensors.torch import save_file
+
+    train, test = digits_npz
+    weights = tmp_path / "cnn.safetensors"
+    save_file(trained[0].state_dict(), weights)
+    exported, tflite = tmp_path / "cnn.onnx", tmp_path / "cnn_nhwc.tflite"
+    edge_sdk("convert", FACTORY, "--weights", weights, "--to", "onnx", "--quant", "fp32", "--calib", train, *DIGITS, "-o", exported)
+    assert max(entry.version for entry in onnx.load(str(exported), load_external_data=False).opset_import if entry.domain in ("", "ai.onnx")) > 17
+    edge_sdk("convert", exported, "--to", "tflite", "--quant", "fp32", "--nhwc-input", "--calib", train, "--scale", "1/16", "--layout", "NHWC", "-o", tflite)
+    manifest = manifest_of(tflite)
+    assert manifest["validation"]["status"] == "passed"
+    assert any(note.startswith("converted from opset") and "down to 17 for onnx2torch" in note for note in manifest["source"]["notes"])
+    images = np.load(test)["x"][:50].astype(np.float32) / 16
+    session = ort.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
+    expected = np.concatenate([session.run(None, {session.get_inputs()[0].name: image[None, None]})[0] for image in images])
+    interpreter = Interpreter(model_path=str(tflite))
+    interpreter.allocate_tensors()
+    (entry,), (exit_,) = interpreter.get_input_details(), interpreter.get_output_details()
+    ours = []
+    for image in images:
+        interpreter.set_tensor(entry["index"], image[None, :, :, None])
+        interpreter.invoke()
+        ours.append(interpreter.get_tensor(exit_["index"])[0])
+    assert np.abs(np.stack(ours) - expected).max() <= 1e-4
