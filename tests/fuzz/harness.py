@@ -139,3 +139,12 @@ def replaced(document: Any, path: tuple[Any, ...], value: Any, delete: bool = Fa
     else:
         parent[path[-1]] = value
     return copied
+
+
+def edited(data: Any, document: Any) -> Any:
+    """`document` after one to three random edits drawn from `data` (hypothesis's st.data()): each replaces a node
+    with a drawn value, or removes it from its parent."""
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(node_paths(document)))
+        document = replaced(document, path, data.draw(values), delete=bool(path) and data.draw(st.booleans()))
+    return document

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from edge_sdk.pipeline_config import load_config
 from edge_sdk.report import render_report
 from edge_sdk.results import load_results
-from tests.fuzz.harness import fuzz_settings, mutate, mutations, node_paths, replaced, sdk_outcome, values
+from tests.fuzz.harness import edited, fuzz_settings, mutate, mutations, sdk_outcome
 
 CORPUS = Path(__file__).parent / "corpus"
 RESULTS_SEED = json.loads((CORPUS / "results.json").read_text())
@@ -54,12 +54,7 @@ config_edits = st.data()
 @fuzz_settings(120)
 @given(data=st.data())
 def test_edited_configs_load_or_raise_a_usage_error(data):
-    paths = node_paths(CONFIG_SEED)
-    document = CONFIG_SEED
-    for _ in range(data.draw(st.integers(1, 3))):
-        paths = node_paths(document)
-        path = data.draw(st.sampled_from(paths))
-        document = replaced(document, path, data.draw(values), delete=bool(path) and data.draw(st.booleans()))
+    document = edited(data, CONFIG_SEED)
     with tempfile.TemporaryDirectory() as folder:
         _config_folder(Path(folder))
         (Path(folder) / "edge.yaml").write_text(yaml.safe_dump(document, allow_unicode=True))
@@ -86,10 +81,7 @@ def _load_and_render(path: Path, html: bool) -> None:
 @fuzz_settings(80)
 @given(data=st.data())
 def test_edited_results_load_and_render_or_raise_a_data_error(data):
-    document = RESULTS_SEED
-    for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from(node_paths(document)))
-        document = replaced(document, path, data.draw(values), delete=bool(path) and data.draw(st.booleans()))
+    document = edited(data, RESULTS_SEED)
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "results.json").write_text(json.dumps(document))
         # HTML draws matplotlib plots (slow); Markdown covers the same report model on every example.

@@ -21,7 +21,7 @@ from edge_sdk.errors import ModelFileError
 from edge_sdk.model_safety import check_h5_model
 from edge_sdk.pipeline_config import load_config
 from tests.conftest import SHARED_DATA
-from tests.fuzz.harness import fuzz_settings, mutate, mutations, node_paths, replaced, sdk_outcome, values
+from tests.fuzz.harness import edited, fuzz_settings, mutate, mutations, node_paths, replaced, sdk_outcome
 from tests.fuzz.test_config_and_results import CONFIG_SEED, _config_folder
 
 H5_CONFIG_SEED = {
@@ -79,10 +79,7 @@ def test_the_h5_seed_passes_and_its_lambda_variant_is_refused(tmp_path):
 @fuzz_settings(25)  # each check reads the file in a child process (edge_sdk.model_safety): fewer, slower examples
 @given(data=st.data())
 def test_edited_h5_configs_pass_or_raise_and_a_planted_lambda_is_always_refused(data):
-    document = H5_CONFIG_SEED
-    for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from(node_paths(document)))
-        document = replaced(document, path, data.draw(values), delete=bool(path) and data.draw(st.booleans()))
+    document = edited(data, H5_CONFIG_SEED)
     with tempfile.TemporaryDirectory() as folder:
         plain, planted = Path(folder) / "plain.h5", Path(folder) / "planted.h5"
         write_h5(plain, document, data.draw(st.sampled_from(["2.21.0", "2.15.0", "3.15.1", "", "x"])))
@@ -162,10 +159,7 @@ def _load_and_inspect(artifact: Path) -> None:
 @fuzz_settings(60)
 @given(data=st.data())
 def test_edited_manifests_load_or_raise(data):
-    document = MANIFEST_SEED
-    for _ in range(data.draw(st.integers(1, 3))):
-        path = data.draw(st.sampled_from(node_paths(document)))
-        document = replaced(document, path, data.draw(values), delete=bool(path) and data.draw(st.booleans()))
+    document = edited(data, MANIFEST_SEED)
     with tempfile.TemporaryDirectory() as folder:
         artifact = _artifact_folder(Path(folder))
         (Path(folder) / "m.tflite.manifest.json").write_text(json.dumps(document))
